@@ -1,0 +1,5 @@
+"""``python -m retrieval`` is the ``retriever`` command."""
+
+from retrieval.cli import main
+
+main()

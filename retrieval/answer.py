@@ -1,0 +1,235 @@
+"""Extractive answers: pick one to three verbatim sentences from the retrieved passages, number
+their sources, and abstain when nothing relevant was found.
+
+Every quote is sliced out of the article's stored text by offsets (``text[start:end]``), so it
+is verbatim by construction; :func:`check_citations` verifies it anyway.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+
+import numpy as np
+
+from retrieval.attribution import SpeakerQuestion, attribute, is_speaker, parse_speaker_question
+from retrieval.lexical import terms
+from retrieval.sentences import split_sentences
+from retrieval.types import Answer, AnswerSentence, Article, Citation, Hit
+
+Embed = Callable[[list[str]], np.ndarray]
+
+#: Answers stay short enough to read in a chat bubble.
+MAX_ANSWER_WORDS = 80
+#: Speaker answers may quote a little more: three statements are often one thought.
+MAX_SPEAKER_WORDS = 130
+MAX_SENTENCES = 3
+#: Passages whose sentences are considered for a general answer.
+ANSWER_PASSAGES = 4
+#: Articles scanned for a speaker's statements.
+SPEAKER_ARTICLES = 6
+#: Below this cosine between question and best sentence, with few question words present in
+#: it, the question is taken as unanswerable (calibrated on rtqa dev; see docs/BENCHMARKS.md).
+ABSTAIN_COSINE = 0.30
+ABSTAIN_OVERLAP = 0.5
+#: A second or third sentence joins the answer only when nearly as good as the best one.
+FOLLOW_RATIO = 0.85
+
+
+@dataclass
+class _Candidate:
+    article: Article | None
+    hit: Hit
+    start: int  # offsets into the article text
+    end: int
+    text: str
+    score: float = 0.0
+
+    @property
+    def published(self) -> date | None:
+        return self.hit.published
+
+
+def compose(
+    query: str,
+    hits: list[Hit],
+    embed: Embed,
+    load_article: Callable[[str], Article | None],
+) -> Answer:
+    """Build the answer for ``query`` from ranked ``hits``."""
+    if not hits:
+        return _abstain(query, hits, "I found nothing about this in the indexed articles.")
+    question = parse_speaker_question(query)
+    if question:
+        return _speaker_answer(query, question, hits, embed, load_article)
+    return _general_answer(query, hits, embed)
+
+
+# ---------------------------------------------------------------------------- general
+
+
+def _passage_sentences(hits: list[Hit]) -> list[_Candidate]:
+    out = []
+    for hit in hits:
+        for span in split_sentences(hit.text):
+            if len(span.text.split()) < 4:
+                continue  # headlines, datelines, fragments
+            out.append(
+                _Candidate(None, hit, hit.start + span.start, hit.start + span.end, span.text)
+            )
+    return out
+
+
+def _overlap(query_terms: list[str], text: str) -> float:
+    """Share of the question's content words found in ``text`` (prefix match for stems)."""
+    if not query_terms:
+        return 0.0
+    words = set(terms(text))
+    found = sum(1 for t in query_terms if t in words or any(w.startswith(t[:5]) for w in words))
+    return found / len(query_terms)
+
+
+def _general_answer(query: str, hits: list[Hit], embed: Embed) -> Answer:
+    candidates = _passage_sentences(hits[:ANSWER_PASSAGES])
+    if not candidates:
+        return _abstain(query, hits, "I found no passage that answers this.")
+    query_terms = terms(query)
+    vectors = embed([query] + [c.text for c in candidates])
+    cosines = vectors[1:] @ vectors[0]
+    overlaps = [_overlap(query_terms, c.text) for c in candidates]
+    for c, cos, ov in zip(candidates, cosines, overlaps):
+        # Cosine carries meaning, overlap carries names and numbers; earlier passages are
+        # more likely to be on topic (1/sqrt(rank) decays gently).
+        c.score = float(cos) + 0.3 * ov + 0.1 / math.sqrt(c.hit.rank)
+    best = max(range(len(candidates)), key=lambda i: candidates[i].score)
+    if cosines[best] < ABSTAIN_COSINE and overlaps[best] < ABSTAIN_OVERLAP:
+        return _abstain(query, hits, "I found no passage in the indexed articles that answers this.")
+    ranked = sorted(candidates, key=lambda c: -c.score)
+    chosen = _select(ranked, MAX_ANSWER_WORDS, ranked[0].score * FOLLOW_RATIO)
+    return _build(query, chosen, hits)
+
+
+def _select(ranked: list[_Candidate], budget: int, floor: float) -> list[_Candidate]:
+    chosen: list[_Candidate] = []
+    words = 0
+    seen_text: set[str] = set()
+    for c in ranked:
+        if len(chosen) == MAX_SENTENCES:
+            break
+        n = len(c.text.split())
+        key = " ".join(c.text.lower().split())
+        if key in seen_text:
+            continue  # the same sentence from a syndicated copy
+        if chosen and (c.score < floor or words + n > budget):
+            continue
+        chosen.append(c)
+        seen_text.add(key)
+        words += n
+    return chosen
+
+
+# ---------------------------------------------------------------------------- speaker
+
+
+def _speaker_answer(
+    query: str,
+    question: SpeakerQuestion,
+    hits: list[Hit],
+    embed: Embed,
+    load_article: Callable[[str], Article | None],
+) -> Answer:
+    candidates: list[_Candidate] = []
+    seen_articles: list[str] = []
+    for hit in hits:
+        if hit.article_id in seen_articles:
+            continue
+        seen_articles.append(hit.article_id)
+        if len(seen_articles) > SPEAKER_ARTICLES:
+            break
+        article = load_article(hit.article_id)
+        if article is None:
+            continue
+        sentences = split_sentences(article.text)
+        for span, speaker in zip(sentences, attribute(sentences)):
+            if is_speaker(speaker, question):
+                candidates.append(_Candidate(article, hit, span.start, span.end, span.text))
+    if not candidates:
+        about = f" about {question.topic}" if question.topic else ""
+        return _abstain(
+            query, hits, f"I found no statement by {question.speaker}{about} in the indexed articles."
+        )
+    topic = question.topic or query
+    topic_terms = terms(topic)
+    vectors = embed([topic] + [c.text for c in candidates])
+    cosines = vectors[1:] @ vectors[0]
+    for c, cos in zip(candidates, cosines):
+        c.score = float(cos) + 0.5 * _overlap(topic_terms, c.text) + 0.05 / math.sqrt(c.hit.rank)
+    ranked = sorted(candidates, key=lambda c: -c.score)
+    chosen = _select(ranked, MAX_SPEAKER_WORDS, ranked[0].score * 0.6)
+    # Newest statements first when dates differ; within one article, in the article's order
+    # (so "He …" follows the sentence that names him).
+    first_seen = {id(c.article): i for i, c in reversed(list(enumerate(chosen)))}
+    chosen.sort(
+        key=lambda c: (-(c.published.toordinal() if c.published else 0), first_seen[id(c.article)], c.start)
+    )
+    return _build(query, chosen, hits)
+
+
+# ---------------------------------------------------------------------------- output
+
+
+def _build(query: str, chosen: list[_Candidate], hits: list[Hit]) -> Answer:
+    numbers: dict[str, int] = {}
+    citations: list[Citation] = []
+    sentences: list[AnswerSentence] = []
+    for c in chosen:
+        hit = c.hit
+        if hit.article_id not in numbers:
+            numbers[hit.article_id] = len(numbers) + 1
+            citations.append(
+                Citation(
+                    n=numbers[hit.article_id],
+                    article_id=hit.article_id,
+                    title=hit.title,
+                    url=hit.url,
+                    source=hit.source,
+                    published=hit.published,
+                    quote=c.text,
+                    start=c.start,
+                    chunk_id=hit.chunk_id,
+                )
+            )
+        sentences.append(AnswerSentence(c.text, numbers[hit.article_id]))
+    return Answer(query=query, sentences=tuple(sentences), citations=tuple(citations), passages=tuple(hits))
+
+
+def _abstain(query: str, hits: list[Hit], note: str) -> Answer:
+    return Answer(query=query, sentences=(), citations=(), passages=tuple(hits), abstained=True, note=note)
+
+
+_MARKER = re.compile(r"\[(\d+)\]")
+
+
+def check_citations(answer: Answer, article_text: Callable[[str], str | None]) -> list[str]:
+    """Problems with an answer's citations (empty when honest): every quote verbatim in its
+    article, every ``[n]`` backed by a citation, every citation used."""
+    problems = []
+    used = {int(n) for n in _MARKER.findall(answer.text)} if not answer.abstained else set()
+    numbers = {c.n for c in answer.citations}
+    for n in sorted(used - numbers):
+        problems.append(f"[{n}] has no citation")
+    for n in sorted(numbers - used):
+        problems.append(f"citation [{n}] is not used in the answer")
+    for c in answer.citations:
+        text = article_text(c.article_id)
+        if text is None or c.quote not in text:
+            problems.append(f"quote of [{c.n}] is not verbatim in article {c.article_id}")
+    for s in answer.sentences:
+        cited = next((c for c in answer.citations if c.n == s.n), None)
+        text = article_text(cited.article_id) if cited else None
+        if text is None or s.text not in text:
+            problems.append(f"sentence {s.text[:40]!r}… is not verbatim in its cited article")
+    return problems

@@ -1,0 +1,282 @@
+"""The ``retriever`` command. Results go to stdout, logs and progress to stderr.
+
+Exit codes: 0 ok, 1 domain error (no index, bad input, failed items), 2 usage.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import click
+
+from retrieval.config import Settings
+from retrieval.errors import RetrievalError
+from retrieval.types import Answer, Filters, Hit
+
+log = logging.getLogger("retrieval")
+
+
+def _index_option(f):
+    """``--index`` is accepted before and after the command name."""
+    return click.option(
+        "--index",
+        "index",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        help="Index folder (default: $RETRIEVER_INDEX, else ./index).",
+    )(f)
+
+
+def _model_option(f):
+    return click.option(
+        "--model",
+        default=None,
+        help="sentence-transformers model name or path (default: $RETRIEVER_MODEL, else the "
+        "packaged all-MiniLM-L6-v2).",
+    )(f)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@_index_option
+@_model_option
+@click.option("-v", "--verbose", count=True, help="More logging on stderr (-vv for debug).")
+@click.pass_context
+def cli(ctx: click.Context, index: Path | None, model: str | None, verbose: int) -> None:
+    """Answer questions about news articles with verbatim quotes and numbered citations.
+
+    \b
+    Examples:
+      retriever ingest corpus/ https://example.com/feed.xml
+      retriever ask "What did Qureshi say about Afghanistan?"
+      retriever search "Afghanistan humanitarian aid" -k 5 --json
+      retriever ask --queries questions.jsonl --json > answers.jsonl
+      retriever stats
+    """
+    logging.basicConfig(
+        level=[logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)],
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    ctx.obj = {"index": index, "model": model}
+
+
+def _settings(ctx: click.Context, index: Path | None, model: str | None = None) -> Settings:
+    overrides = {}
+    if index or ctx.obj.get("index"):
+        overrides["index"] = index or ctx.obj["index"]
+    if model or ctx.obj.get("model"):
+        overrides["model"] = model or ctx.obj["model"]
+    return Settings(**overrides)
+
+
+def _engine(ctx: click.Context, index: Path | None, model: str | None = None, **kwargs):
+    from retrieval.engine import Engine
+
+    return Engine.open(_settings(ctx, index, model), **kwargs)
+
+
+def _run(fn):
+    """Translate domain errors into exit code 1 with a one-line message."""
+    try:
+        return fn()
+    except RetrievalError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _filters(since: date | None, until: date | None, sources: tuple[str, ...]) -> Filters:
+    return Filters(since=since, until=until, sources=tuple(sources))
+
+
+def _filter_options(f):
+    f = click.option("--source", "sources", multiple=True, help="Only this outlet (repeatable).")(f)
+    f = click.option("--until", type=click.DateTime(["%Y-%m-%d"]), help="Published on or before (YYYY-MM-DD).")(f)
+    f = click.option("--since", type=click.DateTime(["%Y-%m-%d"]), help="Published on or after (YYYY-MM-DD).")(f)
+    f = click.option("--as-of", "as_of", type=click.DateTime(["%Y-%m-%d"]), help="Date the question is asked (default: today).")(f)
+    return f
+
+
+# ---------------------------------------------------------------------------- ingest
+
+
+@cli.command()
+@click.argument("items", nargs=-1, required=True)
+@_index_option
+@_model_option
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.pass_context
+def ingest(ctx, items: tuple[str, ...], index, model, as_json: bool) -> None:
+    """Add articles from files, directories, URLs and RSS/Atom feeds.
+
+    \b
+    Formats: .txt/.md (optional front matter), .html, .jsonl/.jsonl.gz, feeds, http(s) URLs.
+    Unchanged articles are skipped; changed ones replace their old chunks.
+    """
+
+    def go() -> None:
+        with _engine(ctx, index, model, create=True) as engine:
+            report = engine.ingest(list(items), progress=True)
+        for r in report.failed:
+            click.echo(f"failed: {r.item}: {r.reason}", err=True)
+        if as_json:
+            click.echo(json.dumps(report.to_json(), ensure_ascii=False))
+        click.echo(report.summary(), err=as_json)
+        if report.failed:
+            sys.exit(1)
+
+    _run(go)
+
+
+@cli.command()
+@click.argument("ref")
+@_index_option
+@click.pass_context
+def remove(ctx, ref: str, index) -> None:
+    """Delete one article by URL or id."""
+
+    def go() -> None:
+        with _engine(ctx, index, check_model=False) as engine:
+            article = engine.remove(ref)
+        if article is None:
+            raise click.ClickException(f"no article with id or URL {ref!r} in the index")
+        click.echo(f"removed {article.id}: {article.title}")
+
+    _run(go)
+
+
+# ---------------------------------------------------------------------------- questions
+
+
+def _read_queries(path: str) -> Iterator[dict]:
+    """JSONL objects with question/id/as_of, or plain text one question per line."""
+    stream = sys.stdin if path == "-" else open(path, encoding="utf-8")
+    with stream:
+        for number, line in enumerate(stream, 1):
+            line = line.strip()
+            if not line:
+                continue
+            if line.startswith("{"):
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise click.ClickException(f"{path}:{number}: invalid JSON ({exc.msg})") from exc
+                if not isinstance(row.get("question"), str):
+                    raise click.ClickException(f"{path}:{number}: missing 'question'")
+            else:
+                row = {"question": line}
+            row.setdefault("id", str(number))
+            yield row
+
+
+def _as_of(value) -> date | None:
+    if value is None or isinstance(value, date):
+        return value
+    from retrieval.sources import parse_date
+
+    return parse_date(value)
+
+
+def _source_line(n: int, title: str, source, published, url) -> str:
+    parts = [f"[{n}] {title}"]
+    meta = ", ".join(x for x in (source, published.isoformat() if published else None, url) if x)
+    return parts[0] + (f" — {meta}" if meta else "")
+
+
+def format_answer(answer: Answer) -> str:
+    if answer.abstained:
+        return answer.note
+    lines = [answer.text, "", "Sources:"]
+    for c in answer.citations:
+        lines.append(_source_line(c.n, c.title, c.source, c.published, c.url))
+    return "\n".join(lines)
+
+
+def format_hits(hits: list[Hit]) -> str:
+    if not hits:
+        return "No passages found."
+    out = []
+    for h in hits:
+        out.append(_source_line(h.rank, h.title, h.source, h.published, h.url))
+        text = " ".join(h.text.split())
+        out.append("    " + (text if len(text) <= 400 else text[:397] + "…"))
+    return "\n".join(out)
+
+
+def _question_command(kind: str):
+    @click.argument("question", required=False)
+    @_index_option
+    @_model_option
+    @click.option("-k", "k", type=click.IntRange(1, 100), default=None, help="Passages to retrieve.")
+    @click.option("--json", "as_json", is_flag=True, help="JSON on stdout (one object per question).")
+    @click.option("--queries", type=click.Path(dir_okay=False, allow_dash=True), help="Batch: JSONL (question, id, as_of) or one question per line.")
+    @_filter_options
+    @click.pass_context
+    def command(ctx, question, index, model, k, as_json, queries, as_of, since, until, sources):
+        if bool(question) == bool(queries):
+            raise click.UsageError("give a QUESTION or --queries FILE (not both)")
+        filters = _filters(since and since.date(), until and until.date(), sources)
+        rows = list(_read_queries(queries)) if queries else [{"id": None, "question": question}]
+
+        def go() -> None:
+            with _engine(ctx, index, model) as engine:
+                for row in rows:
+                    when = _as_of(row.get("as_of")) or (as_of.date() if as_of else None)
+                    if kind == "ask":
+                        answer = engine.ask(row["question"], k=k or 8, filters=filters, as_of=when)
+                        out = json.dumps(answer.to_json(row["id"]), ensure_ascii=False) if as_json else format_answer(answer)
+                    else:
+                        hits = engine.search(row["question"], k=k or 10, filters=filters, as_of=when)
+                        payload = {"id": row["id"], "query": row["question"], "results": [h.to_json() for h in hits]}
+                        out = json.dumps(payload, ensure_ascii=False) if as_json else format_hits(hits)
+                    click.echo(out)
+
+        _run(go)
+
+    return command
+
+
+cli.command(
+    "ask",
+    help="Answer a question with one to three verbatim sentences and numbered sources.\n\n"
+    'Example: retriever ask "What did Qureshi say about Afghanistan?"',
+)(_question_command("ask"))
+cli.command(
+    "search",
+    help="List the passages that best match a question.\n\n"
+    'Example: retriever search "Taliban legitimacy" -k 5 --json',
+)(_question_command("search"))
+
+
+@cli.command()
+@_index_option
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@click.pass_context
+def stats(ctx, index, as_json: bool) -> None:
+    """Articles, chunks, model, index size and last ingest."""
+
+    def go() -> None:
+        with _engine(ctx, index, check_model=False) as engine:
+            s = engine.stats()
+        if as_json:
+            click.echo(json.dumps(s.to_json()))
+            return
+        click.echo(
+            f"index:        {s.path}\narticles:     {s.articles}\nchunks:       {s.chunks}\n"
+            f"model:        {s.model} ({s.dimension} dimensions)\n"
+            f"size:         {s.index_bytes / 1e6:.1f} MB\nlast ingest:  {s.last_ingest or 'never'}\n"
+            f"newest:       {s.newest_published or 'unknown'}"
+        )
+
+    _run(go)
+
+
+def main() -> None:
+    cli(prog_name="retriever")
+
+
+if __name__ == "__main__":
+    main()

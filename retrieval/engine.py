@@ -1,0 +1,268 @@
+"""The engine facade: one object the CLI, the bot and the benchmarks share.
+
+Blocking and thread-safe: the store guards SQLite/FAISS with its own lock, embedding runs
+outside it (so a slow question does not hold up another), and ingests in one process are
+serialised. The embedding model loads on first use, not on open.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from datetime import date
+
+import numpy as np
+
+from retrieval.answer import check_citations, compose
+from retrieval.chunking import chunk_article, embedding_text
+from retrieval.config import Settings
+from retrieval.embeddings import Embedder, load_embedder
+from retrieval.errors import IndexMissingError, ModelMismatchError
+from retrieval.search import hybrid
+from retrieval.sources import Fetcher, Reader
+from retrieval.store import DB_FILE, Store
+from retrieval.types import Answer, Article, Chunk, Filters, Hit, IngestReport, ItemResult, Stats
+
+log = logging.getLogger(__name__)
+
+#: Chunks embedded and committed together: one transaction per flush keeps the work lost to
+#: a crash small without paying a commit per article.
+FLUSH_CHUNKS = 256
+
+
+class Engine:
+    def __init__(self, settings: Settings, store: Store | None, embedder: Embedder | None = None):
+        self.settings = settings
+        self._store = store
+        self._embedder = embedder
+        self._embedder_lock = threading.Lock()
+        self._ingest_lock = threading.Lock()
+        self._fetcher = Fetcher(settings.fetch_timeout, settings.fetch_max_bytes, settings.user_agent)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @classmethod
+    def open(
+        cls,
+        settings: Settings,
+        *,
+        embedder: Embedder | None = None,
+        create: bool = False,
+        check_model: bool = True,
+    ) -> "Engine":
+        """Open the index at ``settings.index``; with ``create`` a missing index is made on the
+        first ingest. Refuses an index built with another model (``check_model=False`` for
+        commands that embed nothing, such as stats and remove)."""
+        path = settings.index
+        store = None
+        if (path / DB_FILE).exists():
+            store = Store.open(path)
+            wanted = embedder.name if embedder is not None else settings.model
+            if check_model and store.model != wanted:
+                store.close()
+                raise ModelMismatchError(
+                    f"index {path} was built with model {store.model!r}, but the configured model "
+                    f"is {wanted!r}; use --model {store.model!r} (RETRIEVER_MODEL) or rebuild the "
+                    "index into another folder"
+                )
+        elif not create:
+            raise IndexMissingError(
+                f"no index at {path}; build one with `retriever --index {path} ingest corpus/`"
+            )
+        return cls(settings, store, embedder)
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+        self._fetcher.close()
+
+    def __enter__(self) -> "Engine":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @property
+    def embedder(self) -> Embedder:
+        with self._embedder_lock:
+            if self._embedder is None:
+                s = self.settings
+                self._embedder = load_embedder(s.model, s.device, s.batch_size)
+            return self._embedder
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            raise IndexMissingError(f"no index at {self.settings.index}; ingest some articles first")
+        return self._store
+
+    # ------------------------------------------------------------------ questions
+
+    def search(
+        self,
+        query: str,
+        *,
+        k: int = 10,
+        filters: Filters | None = None,
+        as_of: date | None = None,
+        mode: str = "hybrid",
+    ) -> list[Hit]:
+        """Top ``k`` passages for ``query``; ``as_of`` is the date the question is asked."""
+        query = " ".join(query.split())
+        if not query:
+            return []
+        vector = self.embedder.embed([query])[0]
+        return hybrid(self.store, query, vector, k, filters, mode=mode)
+
+    def ask(
+        self, query: str, *, k: int = 8, filters: Filters | None = None, as_of: date | None = None
+    ) -> Answer:
+        """An extractive answer with numbered citations (or an abstention)."""
+        query = " ".join(query.split())
+        hits = self.search(query, k=k, filters=filters, as_of=as_of)
+        return compose(query, hits, self._embed, self.store.article)
+
+    def check(self, answer: Answer) -> list[str]:
+        """Citation problems of an answer (empty list when every quote is verbatim)."""
+
+        def text(article_id: str) -> str | None:
+            article = self.store.article(article_id)
+            return article.text if article else None
+
+        return check_citations(answer, text)
+
+    def _embed(self, texts: list[str]) -> np.ndarray:
+        return self.embedder.embed(texts)
+
+    # ------------------------------------------------------------------ writing
+
+    def ingest(self, items: Sequence[str], *, progress: bool = False) -> IngestReport:
+        """Add or update articles from files, directories, URLs and feeds. Never raises for a
+        bad item: failures are in the report, naming the item and the reason."""
+        started = time.perf_counter()
+        report = IngestReport()
+        with self._ingest_lock:
+            store = self._ensure_store()
+            reader = Reader(self._fetcher, is_known=store.has_url)
+            bar = _progress_bar(progress)
+            pending: list[tuple[Article, list[Chunk], str]] = []
+            seen_hashes: set[str] = set()
+            try:
+                with store.writing() as writer:
+                    for item in reader.read(list(items)):
+                        if isinstance(item, ItemResult):
+                            report.results.append(item)
+                            continue
+                        status = self._classify(store, item, seen_hashes, report)
+                        if status is None:
+                            continue
+                        chunks = chunk_article(
+                            item, self.settings.chunk_words, self.settings.chunk_max_words
+                        )
+                        pending.append((item, chunks, status))
+                        if sum(len(c) for _, c, _ in pending) >= FLUSH_CHUNKS:
+                            self._flush(writer, pending, report, bar)
+                    self._flush(writer, pending, report, bar)
+            finally:
+                bar.close()
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def _classify(
+        self, store: Store, article: Article, seen: set[str], report: IngestReport
+    ) -> str | None:
+        """"added" / "updated", or None (recorded as unchanged) when nothing needs doing."""
+        digest = article.hash
+        current = store.article_hash(article.id)
+        if current == digest or digest in seen:
+            report.results.append(
+                ItemResult(article.origin, "unchanged", "", article.id, article.title)
+            )
+            return None
+        twin = store.find_by_hash(digest) if current is None else None
+        if twin is not None:
+            report.results.append(
+                ItemResult(article.origin, "unchanged", f"same text as article {twin}", twin, article.title)
+            )
+            return None
+        seen.add(digest)
+        return "updated" if current is not None else "added"
+
+    def _flush(self, writer, pending, report: IngestReport, bar) -> None:
+        if not pending:
+            return
+        texts = [embedding_text(a.title, c.text) for a, chunks, _ in pending for c in chunks]
+        parts = []
+        for i in range(0, len(texts), 64):
+            parts.append(self.embedder.embed(texts[i : i + 64]))
+            bar.update(len(texts[i : i + 64]))
+        vectors = np.vstack(parts) if parts else np.zeros((0, self.store.dimension), np.float32)
+        offset = 0
+        with writer.batch() as batch:
+            for article, chunks, status in pending:
+                batch.put(article, chunks, vectors[offset : offset + len(chunks)])
+                offset += len(chunks)
+        for article, chunks, status in pending:
+            report.results.append(ItemResult(article.origin, status, "", article.id, article.title))
+            report.chunks_added += len(chunks)
+        pending.clear()
+
+    def _ensure_store(self) -> Store:
+        if self._store is None:
+            embedder = self.embedder
+            self._store = Store.create(
+                self.settings.index,
+                model=embedder.name,
+                dimension=embedder.dimension,
+                chunking={
+                    "target_words": self.settings.chunk_words,
+                    "max_words": self.settings.chunk_max_words,
+                },
+            )
+        return self._store
+
+    def remove(self, ref: str) -> Article | None:
+        """Delete one article by id or URL; returns it, or None when it was not indexed."""
+        with self._ingest_lock:
+            store = self.store
+            article_id = store.resolve(ref)
+            if article_id is None:
+                return None
+            article = store.article(article_id)
+            with store.writing() as writer, writer.batch() as batch:
+                batch.remove(article_id)
+            return article
+
+    # ------------------------------------------------------------------ info
+
+    def stats(self) -> Stats:
+        store = self.store
+        articles, chunks = store.counts()
+        return Stats(
+            articles=articles,
+            chunks=chunks,
+            model=store.model,
+            dimension=store.dimension,
+            index_bytes=store.size_bytes(),
+            last_ingest=store.last_ingest(),
+            newest_published=store.newest_published(),
+            path=str(store.path),
+        )
+
+
+class _NoBar:
+    def update(self, n: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _progress_bar(enabled: bool):
+    if not enabled:
+        return _NoBar()
+    from tqdm import tqdm
+
+    return tqdm(unit="chunk", desc="embedding", leave=False)

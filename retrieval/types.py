@@ -1,0 +1,232 @@
+"""The one vocabulary of the engine: frozen dataclasses passed between modules and to the bot.
+
+Nothing here imports a heavy library; every other module speaks in these types.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+
+def content_hash(text: str) -> str:
+    """Stable fingerprint of an article's text (whitespace-insensitive)."""
+    normalised = " ".join(text.split())
+    return hashlib.sha256(normalised.encode("utf-8")).hexdigest()[:32]
+
+
+def article_id_for(url: str | None, text: str) -> str:
+    """An article's id: derived from its URL when it has one, else from its content."""
+    basis = url.strip() if url else "sha:" + content_hash(text)
+    return hashlib.sha1(basis.encode("utf-8")).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Article:
+    """One news article as it is stored: cleaned text plus metadata."""
+
+    id: str
+    title: str
+    text: str
+    url: str | None = None
+    source: str | None = None  # the outlet, e.g. "gulfnews.com" or "CNN"
+    published: date | None = None
+    authors: tuple[str, ...] = ()
+    origin: str = ""  # where it came from: a file path or URL, for messages
+
+    @property
+    def hash(self) -> str:
+        return content_hash(self.title + "\n" + self.text)
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A sentence-aligned span of an article: ``article.text[start:end] == text``."""
+
+    article_id: str
+    ordinal: int
+    start: int
+    end: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Restrictions on what a search may return. Dates are inclusive."""
+
+    since: date | None = None
+    until: date | None = None
+    sources: tuple[str, ...] = ()
+
+    @property
+    def active(self) -> bool:
+        return bool(self.since or self.until or self.sources)
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A retrieved passage with the metadata needed to cite it."""
+
+    rank: int
+    score: float
+    chunk_id: int
+    article_id: str
+    text: str
+    title: str
+    url: str | None
+    source: str | None
+    published: date | None
+    start: int
+    end: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "rank": self.rank,
+            "score": round(float(self.score), 6),
+            "text": self.text,
+            "title": self.title,
+            "url": self.url,
+            "source": self.source,
+            "published": self.published.isoformat() if self.published else None,
+            "article_id": self.article_id,
+            "chunk_id": self.chunk_id,
+        }
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A numbered source of an answer; ``quote`` is verbatim from the article's stored text."""
+
+    n: int
+    article_id: str
+    title: str
+    url: str | None
+    source: str | None
+    published: date | None
+    quote: str
+    start: int  # char offset of ``quote`` in the article text
+    chunk_id: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "n": self.n,
+            "title": self.title,
+            "url": self.url,
+            "source": self.source,
+            "published": self.published.isoformat() if self.published else None,
+            "quote": self.quote,
+            "article_id": self.article_id,
+        }
+
+
+@dataclass(frozen=True)
+class AnswerSentence:
+    """One verbatim sentence of an answer and the citation number it carries."""
+
+    text: str
+    n: int
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An extractive answer: verbatim sentences with ``[n]`` markers and their citations.
+
+    ``abstained`` is true when nothing relevant was found; ``sentences`` is then empty and
+    ``note`` says why in plain words.
+    """
+
+    query: str
+    sentences: tuple[AnswerSentence, ...]
+    citations: tuple[Citation, ...]
+    passages: tuple[Hit, ...]
+    abstained: bool = False
+    note: str = ""
+
+    @property
+    def text(self) -> str:
+        if self.abstained:
+            return self.note
+        return " ".join(f"{s.text} [{s.n}]" for s in self.sentences)
+
+    def to_json(self, id: str | None = None) -> dict[str, Any]:
+        return {
+            "id": id,
+            "query": self.query,
+            "answer": self.text,
+            "abstained": self.abstained,
+            "citations": [c.to_json() for c in self.citations],
+            "passages": [p.to_json() for p in self.passages],
+        }
+
+
+@dataclass(frozen=True)
+class ItemResult:
+    """What happened to one ingested item (an article, file or URL)."""
+
+    item: str
+    status: str  # "added" | "updated" | "unchanged" | "failed" | "removed"
+    reason: str = ""
+    article_id: str | None = None
+    title: str | None = None
+
+
+@dataclass
+class IngestReport:
+    """Summary of one ingest run; ``results`` holds one entry per item, in order."""
+
+    results: list[ItemResult] = field(default_factory=list)
+    chunks_added: int = 0
+    seconds: float = 0.0
+
+    def count(self, status: str) -> int:
+        return sum(1 for r in self.results if r.status == status)
+
+    @property
+    def failed(self) -> list[ItemResult]:
+        return [r for r in self.results if r.status == "failed"]
+
+    def summary(self) -> str:
+        return (
+            f"added {self.count('added')}, updated {self.count('updated')}, "
+            f"unchanged {self.count('unchanged')}, failed {self.count('failed')} "
+            f"({self.chunks_added} chunks embedded in {self.seconds:.1f}s)"
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "added": self.count("added"),
+            "updated": self.count("updated"),
+            "unchanged": self.count("unchanged"),
+            "failed": self.count("failed"),
+            "chunks_added": self.chunks_added,
+            "seconds": round(self.seconds, 3),
+            "items": [r.__dict__ for r in self.results],
+        }
+
+
+@dataclass(frozen=True)
+class Stats:
+    """What an index holds."""
+
+    articles: int
+    chunks: int
+    model: str
+    dimension: int
+    index_bytes: int
+    last_ingest: str | None
+    newest_published: date | None
+    path: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "articles": self.articles,
+            "chunks": self.chunks,
+            "model": self.model,
+            "dimension": self.dimension,
+            "index_bytes": self.index_bytes,
+            "last_ingest": self.last_ingest,
+            "newest_published": self.newest_published.isoformat() if self.newest_published else None,
+            "path": self.path,
+        }
