@@ -35,7 +35,7 @@ _AUX = r"(?:(?:has|had|have|also|later|then|further|again|previously|once|has al
 _BEFORE_VERB = re.compile(
     rf"(?P<name>{_NAME})(?:,\s[^,“”\"]{{1,90}},)?\s+{_AUX}(?:{SPEECH_VERBS})\b"
 )
-_AFTER_VERB = re.compile(rf"\b(?:said|says|told|added|wrote|asked|according to)\s+(?P<name>{_NAME})")
+_AFTER_VERB = re.compile(rf"\b(?:said|says|told|added|wrote|asked|[Aa]ccording to)\s+(?P<name>{_NAME})")
 _PRONOUN = re.compile(
     rf"(?:^|[,”\"]\s*)(?:he|she|they)\s+{_AUX}(?:{SPEECH_VERBS})\b", re.IGNORECASE
 )

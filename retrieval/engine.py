@@ -147,7 +147,7 @@ class Engine:
             store = self._ensure_store()
             reader = Reader(self._fetcher, is_known=store.has_url)
             bar = _progress_bar(progress)
-            pending: list[tuple[Article, list[Chunk], str]] = []
+            pending: list[tuple[Article, list[Chunk], str, int]] = []
             seen_hashes: set[str] = set()
             try:
                 with store.writing() as writer:
@@ -161,8 +161,10 @@ class Engine:
                         chunks = chunk_article(
                             item, self.settings.chunk_words, self.settings.chunk_max_words
                         )
-                        pending.append((item, chunks, status))
-                        if sum(len(c) for _, c, _ in pending) >= FLUSH_CHUNKS:
+                        # Placeholder keeps the report in input order; filled in by _flush.
+                        report.results.append(ItemResult(item.origin, "pending"))
+                        pending.append((item, chunks, status, len(report.results) - 1))
+                        if sum(len(p[1]) for p in pending) >= FLUSH_CHUNKS:
                             self._flush(writer, pending, report, bar)
                     self._flush(writer, pending, report, bar)
             finally:
@@ -193,7 +195,7 @@ class Engine:
     def _flush(self, writer, pending, report: IngestReport, bar) -> None:
         if not pending:
             return
-        texts = [embedding_text(a.title, c.text) for a, chunks, _ in pending for c in chunks]
+        texts = [embedding_text(p[0].title, c.text) for p in pending for c in p[1]]
         parts = []
         for i in range(0, len(texts), 64):
             parts.append(self.embedder.embed(texts[i : i + 64]))
@@ -201,11 +203,11 @@ class Engine:
         vectors = np.vstack(parts) if parts else np.zeros((0, self.store.dimension), np.float32)
         offset = 0
         with writer.batch() as batch:
-            for article, chunks, status in pending:
+            for article, chunks, _, _ in pending:
                 batch.put(article, chunks, vectors[offset : offset + len(chunks)])
                 offset += len(chunks)
-        for article, chunks, status in pending:
-            report.results.append(ItemResult(article.origin, status, "", article.id, article.title))
+        for article, chunks, status, slot in pending:
+            report.results[slot] = ItemResult(article.origin, status, "", article.id, article.title)
             report.chunks_added += len(chunks)
         pending.clear()
 
