@@ -20,6 +20,7 @@ from retrieval.chunking import chunk_article, embedding_text
 from retrieval.config import Settings
 from retrieval.embeddings import Embedder, load_embedder
 from retrieval.errors import IndexMissingError, ModelMismatchError
+from retrieval.rerank import RERANK_POOL, CrossEncoderReranker
 from retrieval.search import hybrid
 from retrieval.sources import Fetcher, Reader
 from retrieval.store import DB_FILE, Store
@@ -37,6 +38,7 @@ class Engine:
         self.settings = settings
         self._store = store
         self._embedder = embedder
+        self._reranker: CrossEncoderReranker | None = None
         self._embedder_lock = threading.Lock()
         self._ingest_lock = threading.Lock()
         self._fetcher = Fetcher(settings.fetch_timeout, settings.fetch_max_bytes, settings.user_agent)
@@ -93,6 +95,16 @@ class Engine:
             return self._embedder
 
     @property
+    def reranker(self) -> CrossEncoderReranker | None:
+        """The optional cross-encoder (``RETRIEVER_RERANKER``), loaded on first use."""
+        if not self.settings.reranker:
+            return None
+        with self._embedder_lock:
+            if self._reranker is None:
+                self._reranker = CrossEncoderReranker(self.settings.reranker, self.settings.device)
+            return self._reranker
+
+    @property
     def store(self) -> Store:
         if self._store is None:
             raise IndexMissingError(f"no index at {self.settings.index}; ingest some articles first")
@@ -114,7 +126,10 @@ class Engine:
         if not query:
             return []
         vector = self.embedder.embed([query])[0]
-        return hybrid(self.store, query, vector, k, filters, mode=mode)
+        reranker = self.reranker if mode == "hybrid" else None
+        pool = max(k, RERANK_POOL) if reranker else k
+        hits = hybrid(self.store, query, vector, pool, filters, mode=mode, as_of=as_of)
+        return reranker.rerank(query, hits, k) if reranker else hits
 
     def ask(
         self, query: str, *, k: int = 8, filters: Filters | None = None, as_of: date | None = None
