@@ -16,7 +16,7 @@ from datetime import date
 import numpy as np
 
 from retrieval.attribution import SpeakerQuestion, attribute, is_speaker, parse_speaker_question
-from retrieval.lexical import terms
+from retrieval.lexical import STOPWORDS, names, terms
 from retrieval.sentences import split_sentences
 from retrieval.types import Answer, AnswerSentence, Article, Citation, Hit
 
@@ -92,20 +92,47 @@ def _overlap(query_terms: list[str], text: str) -> float:
     return found / len(query_terms)
 
 
+def _score_sentences(query: str, candidates: list[_Candidate], embed: Embed) -> dict[str, float]:
+    """Score candidate sentences in place; return the abstention features of the question."""
+    query_terms = terms(query)
+    vectors = embed([query] + [c.text for c in candidates])
+    cosines = vectors[1:] @ vectors[0]
+    best_cos = best_overlap = 0.0
+    for c, cos in zip(candidates, cosines):
+        overlap = _overlap(query_terms, c.text)
+        # Cosine carries meaning, overlap carries names and numbers; earlier passages are
+        # more likely to be on topic (1/sqrt(rank) decays gently).
+        c.score = float(cos) + 0.3 * overlap + 0.1 / math.sqrt(c.hit.rank)
+        best_cos = max(best_cos, float(cos))
+        best_overlap = max(best_overlap, overlap)
+    passages = " ".join(h.title + " " + h.text for h in {c.hit.chunk_id: c.hit for c in candidates}.values())
+    found = set(terms(passages))
+    question_names = [n for n in names(query)[1:] or names(query) if n.lower() not in STOPWORDS]
+    name_terms = [t for n in question_names for t in terms(n)]
+    return {
+        "best_cosine": best_cos,
+        "best_overlap": best_overlap,
+        "term_coverage": sum(t in found for t in query_terms) / len(query_terms) if query_terms else 1.0,
+        "name_coverage": sum(t in found for t in name_terms) / len(name_terms) if name_terms else 1.0,
+    }
+
+
+def should_abstain(features: dict[str, float]) -> bool:
+    """Unanswerable when the best sentence is far from the question in meaning and words."""
+    return features["best_cosine"] < ABSTAIN_COSINE and features["best_overlap"] < ABSTAIN_OVERLAP
+
+
+def abstention_features(query: str, hits: list[Hit], embed: Embed) -> dict[str, float]:
+    """The features :func:`should_abstain` decides on (for calibration scripts)."""
+    candidates = _passage_sentences(hits[:ANSWER_PASSAGES])
+    return _score_sentences(query, candidates, embed) if candidates else {}
+
+
 def _general_answer(query: str, hits: list[Hit], embed: Embed) -> Answer:
     candidates = _passage_sentences(hits[:ANSWER_PASSAGES])
     if not candidates:
         return _abstain(query, hits, "I found no passage that answers this.")
-    query_terms = terms(query)
-    vectors = embed([query] + [c.text for c in candidates])
-    cosines = vectors[1:] @ vectors[0]
-    overlaps = [_overlap(query_terms, c.text) for c in candidates]
-    for c, cos, ov in zip(candidates, cosines, overlaps):
-        # Cosine carries meaning, overlap carries names and numbers; earlier passages are
-        # more likely to be on topic (1/sqrt(rank) decays gently).
-        c.score = float(cos) + 0.3 * ov + 0.1 / math.sqrt(c.hit.rank)
-    best = max(range(len(candidates)), key=lambda i: candidates[i].score)
-    if cosines[best] < ABSTAIN_COSINE and overlaps[best] < ABSTAIN_OVERLAP:
+    if should_abstain(_score_sentences(query, candidates, embed)):
         return _abstain(query, hits, "I found no passage in the indexed articles that answers this.")
     ranked = sorted(candidates, key=lambda c: -c.score)
     chosen = _select(ranked, MAX_ANSWER_WORDS, ranked[0].score * FOLLOW_RATIO)

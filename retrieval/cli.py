@@ -55,6 +55,7 @@ def cli(ctx: click.Context, index: Path | None, model: str | None, verbose: int)
       retriever ask "What did Qureshi say about Afghanistan?"
       retriever search "Afghanistan humanitarian aid" -k 5 --json
       retriever ask --queries questions.jsonl --json > answers.jsonl
+      retriever eval my-questions.jsonl
       retriever stats
     """
     logging.basicConfig(
@@ -224,7 +225,7 @@ def _question_command(kind: str):
         def go() -> None:
             with _engine(ctx, index, model) as engine:
                 for row in rows:
-                    when = _as_of(row.get("as_of")) or (as_of.date() if as_of else None)
+                    when = _as_of(row.get("as_of")) or (as_of.date() if as_of else date.today())
                     if kind == "ask":
                         answer = engine.ask(row["question"], k=k or 8, filters=filters, as_of=when)
                         out = json.dumps(answer.to_json(row["id"]), ensure_ascii=False) if as_json else format_answer(answer)
@@ -249,6 +250,39 @@ cli.command(
     help="List the passages that best match a question.\n\n"
     'Example: retriever search "Taliban legitimacy" -k 5 --json',
 )(_question_command("search"))
+
+
+@cli.command("eval")
+@click.argument("questions_file", metavar="FILE", type=click.Path(exists=True, dir_okay=False))
+@_index_option
+@_model_option
+@click.option("--json", "as_json", is_flag=True, help="Print the measures as JSON.")
+@click.option("--per-question", is_flag=True, help="With --json: include one record per question.")
+@click.pass_context
+def evaluate_command(ctx, questions_file, index, model, as_json: bool, per_question: bool) -> None:
+    """Measure retrieval and answers on your own questions.
+
+    FILE is JSONL with `question`, `answer` and optional `as_of` (YYYY-MM-DD) and `answer_in`
+    (URLs of the articles that contain the answer). Reports answer recall within 120/300/600
+    words for hybrid, dense-only and lexical-only search, url recall@5, how often the `ask`
+    answer contains the expected answer (next to the first 80 words of the top passage),
+    citation honesty and the abstention rate.
+
+    \b
+    Example: retriever eval questions.jsonl --json
+    """
+    from retrieval.evaluate import evaluate, format_table, load_questions, summary
+
+    def go() -> None:
+        questions = load_questions(questions_file)
+        with _engine(ctx, index, model) as engine:
+            result = evaluate(engine, questions)
+        if as_json:
+            click.echo(json.dumps(result if per_question else summary(result), ensure_ascii=False, default=str))
+        else:
+            click.echo(format_table(result))
+
+    _run(go)
 
 
 @cli.command()

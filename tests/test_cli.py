@@ -117,3 +117,24 @@ def test_seed_question_with_packaged_model(tmp_path):
     assert "broad-based government" in result.stdout and "[1]" in result.stdout
     assert "Sources:\n[1] Pakistan calls for engagement with US for stability in South Asia" in result.stdout
     assert "unity of approach" not in result.stdout
+
+
+def test_eval_command(index, tmp_path):
+    questions = tmp_path / "eval.jsonl"
+    questions.write_text(
+        json.dumps({"question": "What did Qureshi say about Afghanistan?", "answer": "moral obligation", "as_of": "2021-09-24"}) + "\n"
+        + json.dumps({"question": "Who met Qureshi in New York?", "answer": "Blinken"}) + "\n"
+    )
+    result = run("--index", str(index), "eval", str(questions), "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["questions"] == 2
+    assert set(data["search"]) == {"hybrid", "dense", "lexical"}
+    assert data["search"]["hybrid"]["recall@600"] == 1.0
+    assert data["ask"]["honest"] == 1.0
+    table = run("--index", str(index), "eval", str(questions))
+    assert "answer recall @600 words" in table.stdout
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("{oops\n")
+    broken = run("--index", str(index), "eval", str(bad))
+    assert broken.returncode == 1 and f"{bad}:1" in broken.stderr
