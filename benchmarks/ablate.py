@@ -1,0 +1,137 @@
+"""Ablations on the rtqa sample: which ranking levers help, measured side by side in one run.
+
+Reuses the index that ``bench_rtqa.py`` built (same sample, same seed) and gathers each
+question's candidates once; every variant then re-ranks the same candidates, so differences
+come from the ranking alone. Also prints the abstention features of answerable and
+unanswerable questions, for choosing thresholds.
+
+    python benchmarks/ablate.py --n 200 --seed 13            # retrieval variants
+    python benchmarks/ablate.py --n 200 --seed 13 --answers  # + answer/abstention features
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_rtqa import (  # noqa: E402
+    DEFAULT_DATASET,
+    ROOT,
+    load_articles,
+    load_questions,
+    stored_hashes,
+    unanswerable_pool,
+    with_twins,
+)
+
+from retrieval import Settings  # noqa: E402
+from retrieval.evaluate import answer_in_budget, url_recall_at_k  # noqa: E402
+from retrieval.search import DEFAULT_PARAMS, SearchParams, gather, rank, to_hits  # noqa: E402
+from retrieval.sources import parse_date  # noqa: E402
+
+VARIANTS: dict[str, SearchParams] = {
+    "rrf (1:1)": SearchParams(),
+    "rrf dense 1.5": SearchParams(dense_weight=1.5),
+    "rrf lexical 1.5": SearchParams(lexical_weight=1.5),
+    "rrf k=20": SearchParams(rrf_k=20),
+    "+ names 1": SearchParams(name_weight=1.0),
+    "+ names 2": SearchParams(name_weight=2.0),
+    "+ recency 0.5/7d": SearchParams(recency_weight=0.5),
+    "+ recency 1/7d": SearchParams(recency_weight=1.0),
+    "+ recency 2/7d": SearchParams(recency_weight=2.0),
+    "+ recency 1/30d": SearchParams(recency_weight=1.0, recency_days=30),
+    "+ recency 2/30d": SearchParams(recency_weight=2.0, recency_days=30),
+    "+ recency 1 + names 1": SearchParams(recency_weight=1.0, name_weight=1.0),
+    "default": DEFAULT_PARAMS,
+}
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--n", type=int, default=200)
+    p.add_argument("--seed", type=int, default=13)
+    p.add_argument("--dataset", type=Path, default=DEFAULT_DATASET)
+    p.add_argument("--answers", action="store_true", help="also measure answers and abstention features")
+    p.add_argument("--abstain", type=int, default=50)
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if not (args.dataset / "questions.jsonl").exists():
+        print(f"rtqa dataset not found at {args.dataset}; nothing to do.")
+        return 0
+    index = ROOT / ".bench" / f"rtqa-{args.n}-{args.seed}"
+    if not (index / "index.sqlite").exists():
+        print(f"no index at {index}: run benchmarks/bench_rtqa.py --n {args.n} --seed {args.seed} first")
+        return 1
+    questions = load_questions(args.dataset / "questions.jsonl")
+    articles = load_articles(args.dataset / "articles.jsonl.gz")
+    sample = random.Random(args.seed).sample(questions, min(args.n, len(questions)))
+    urls = sorted({u for q in sample for u in q["search_results"]})
+    hashes = stored_hashes(articles)
+    by_hash: dict[str, set[str]] = {}
+    for u in urls:
+        by_hash.setdefault(hashes[u], set()).add(u)
+    twins = {u: g for g in by_hash.values() for u in g}
+    sample = [with_twins(q, twins) for q in sample]
+
+    from retrieval.engine import Engine
+
+    engine = Engine.open(Settings(index=index))
+    store = engine.store
+    started = time.perf_counter()
+    vectors = engine.embedder.embed([q["question"] for q in sample])
+    pools = [gather(store, q["question"], v, None) for q, v in zip(sample, vectors)]
+    print(f"gathered candidates for {len(sample)} questions in {time.perf_counter() - started:.1f}s\n")
+
+    print("| variant | @120 | @300 | @600 | url@5 |\n|---|---:|---:|---:|---:|")
+    for name, params in VARIANTS.items():
+        scores = {120: 0, 300: 0, 600: 0, "url": 0}
+        for q, pool in zip(sample, pools):
+            ranked = rank(pool, q["question"], parse_date(q["date"]), params)
+            hits = to_hits(store, ranked, 20)
+            texts = [h.text for h in hits]
+            for budget in (120, 300, 600):
+                scores[budget] += answer_in_budget(texts, q["answer"], budget)
+            scores["url"] += url_recall_at_k([h.url for h in hits], q["answer_in"], 5)
+        n = len(sample)
+        print(f"| {name} | {scores[120]/n:.3f} | {scores[300]/n:.3f} | {scores[600]/n:.3f} | {scores['url']/n:.3f} |")
+
+    for mode in ("dense", "lexical"):
+        hits_ok = 0
+        for q, v in zip(sample, vectors):
+            hits = engine.search(q["question"], k=20, mode=mode)
+            hits_ok += answer_in_budget([h.text for h in hits], q["answer"], 600)
+        print(f"| {mode} only | | | {hits_ok/len(sample):.3f} | |")
+
+    if args.answers:
+        pool = unanswerable_pool(questions, sample, hashes, set(urls))
+        chosen = random.Random(args.seed).sample(pool, min(args.abstain, len(pool)))
+        features(engine, sample, "answerable")
+        features(engine, chosen, "unanswerable")
+    engine.close()
+    return 0
+
+
+def features(engine, questions, label: str) -> None:
+    """Per-question abstention features, as JSON lines on stderr-free stdout."""
+    from retrieval.answer import abstention_features
+
+    rows = []
+    for q in questions:
+        hits = engine.search(q["question"], k=8, as_of=parse_date(q["date"]))
+        rows.append(abstention_features(q["question"], hits, engine._embed))
+    out = ROOT / ".bench" / f"features-{label}.json"
+    out.write_text(json.dumps(rows))
+    print(f"wrote {len(rows)} feature rows to {out}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,39 @@
+"""The onnxruntime backend gives the same vectors as sentence-transformers (the oracle)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import SEED
+from retrieval.embeddings import HashEmbedder, load_embedder, resolve_model_path
+
+
+@pytest.fixture(scope="module")
+def onnx_cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("onnx")
+
+
+@pytest.fixture(scope="module")
+def onnx_embedder(onnx_cache):
+    from retrieval.onnx_embedder import OnnxEmbedder
+
+    return OnnxEmbedder("all-MiniLM-L6-v2", resolve_model_path("all-MiniLM-L6-v2"), onnx_cache)
+
+
+def test_onnx_matches_sentence_transformers(onnx_embedder, real_embedder):
+    text = SEED.read_text()
+    texts = ["What did Qureshi say about Afghanistan?", "", text[:200], text[:3000]] + [text[i : i + 500] for i in range(0, 2500, 250)]
+    ours, reference = onnx_embedder.embed(texts), real_embedder.embed(texts)
+    assert ours.shape == reference.shape == (len(texts), 384)
+    np.testing.assert_allclose(ours, reference, atol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
+
+
+def test_backend_choice(onnx_embedder, onnx_cache):
+    assert isinstance(load_embedder("hash-64"), HashEmbedder)
+    torch_backend = load_embedder("all-MiniLM-L6-v2", backend="torch")
+    assert type(torch_backend).__name__ == "SentenceTransformerEmbedder"
+    auto = load_embedder("all-MiniLM-L6-v2", cache_dir=onnx_cache)
+    assert type(auto).__name__ == "OnnxEmbedder" and auto.name == "all-MiniLM-L6-v2"
+    assert len(list(onnx_cache.glob("*.onnx"))) == 1  # exported once, then reused
