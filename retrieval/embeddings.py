@@ -58,7 +58,7 @@ class SentenceTransformerEmbedder:
         try:
             from sentence_transformers import SentenceTransformer
 
-            _quiet_transformers()
+            quiet_transformers()
             self._model = SentenceTransformer(path, device=device)
         except (OSError, ValueError) as exc:
             hint = "" if Path(path).exists() else " (no such folder, and the hub is offline)"
@@ -81,7 +81,7 @@ class SentenceTransformerEmbedder:
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
 
-def _quiet_transformers() -> None:
+def quiet_transformers() -> None:
     """No weight-loading progress bars on stderr: they are noise in CLI output and logs."""
     try:
         from transformers.utils import logging as hf_logging

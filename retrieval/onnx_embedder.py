@@ -55,6 +55,9 @@ def export(model_path: str, target: Path) -> None:
     import torch
     from transformers import AutoModel, AutoTokenizer
 
+    from retrieval.embeddings import quiet_transformers
+
+    quiet_transformers()
     model = AutoModel.from_pretrained(model_path).eval()
     tokenizer = AutoTokenizer.from_pretrained(model_path)
 
