@@ -39,6 +39,44 @@ ABSTAIN_OVERLAP = 0.5
 FOLLOW_RATIO = 0.85
 
 
+@dataclass(frozen=True)
+class AnswerParams:
+    """Knobs of sentence selection, defaults as supported by the benchmark (docs/BENCHMARKS.md)."""
+
+    passages: int = ANSWER_PASSAGES
+    follow_ratio: float = FOLLOW_RATIO
+    overlap_weight: float = 0.3
+    rank_weight: float = 0.1
+    #: Bonus for a sentence that holds what the question asks for and does not already say:
+    #: a number for "how many/old/much", a name for "who/which".
+    answer_type_weight: float = 0.0
+    abstain_cosine: float = ABSTAIN_COSINE
+    abstain_overlap: float = ABSTAIN_OVERLAP
+
+
+DEFAULT_ANSWER = AnswerParams()
+
+_NUMERIC_Q = re.compile(
+    r"\bhow (many|much|old|long|far|tall|big|large|often)\b|\bwhat (year|percentage|percent|age|number|amount)\b"
+    r"|\bwhen\b",
+    re.I,
+)
+_ENTITY_Q = re.compile(r"\b(who|whom|whose|which|where)\b|\bwhat (is|was|are|were) the name\b", re.I)
+_NUMBER = re.compile(r"\d[\d,.]*")
+_CAPITALISED = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-zA-Z’'\-]+")
+
+
+def answer_type_match(query: str, sentence: str) -> bool:
+    """Does ``sentence`` carry a new number (numeric question) or a new name (who/which)?"""
+    if _NUMERIC_Q.search(query):
+        asked = set(_NUMBER.findall(query))
+        return any(n not in asked for n in _NUMBER.findall(sentence))
+    if _ENTITY_Q.search(query):
+        asked = {w.lower() for w in re.findall(r"\w+", query)}
+        return any(w.lower() not in asked for w in _CAPITALISED.findall(sentence))
+    return False
+
+
 @dataclass
 class _Candidate:
     article: Article | None
@@ -58,6 +96,7 @@ def compose(
     hits: list[Hit],
     embed: Embed,
     load_article: Callable[[str], Article | None],
+    params: AnswerParams = DEFAULT_ANSWER,
 ) -> Answer:
     """Build the answer for ``query`` from ranked ``hits``."""
     if not hits:
@@ -65,7 +104,7 @@ def compose(
     question = parse_speaker_question(query)
     if question:
         return _speaker_answer(query, question, hits, embed, load_article)
-    return _general_answer(query, hits, embed)
+    return _general_answer(query, hits, embed, params)
 
 
 # ---------------------------------------------------------------------------- general
@@ -92,7 +131,9 @@ def _overlap(query_terms: list[str], text: str) -> float:
     return found / len(query_terms)
 
 
-def _score_sentences(query: str, candidates: list[_Candidate], embed: Embed) -> dict[str, float]:
+def _score_sentences(
+    query: str, candidates: list[_Candidate], embed: Embed, params: AnswerParams = DEFAULT_ANSWER
+) -> dict[str, float]:
     """Score candidate sentences in place; return the abstention features of the question."""
     query_terms = terms(query)
     vectors = embed([query] + [c.text for c in candidates])
@@ -102,7 +143,9 @@ def _score_sentences(query: str, candidates: list[_Candidate], embed: Embed) -> 
         overlap = _overlap(query_terms, c.text)
         # Cosine carries meaning, overlap carries names and numbers; earlier passages are
         # more likely to be on topic (1/sqrt(rank) decays gently).
-        c.score = float(cos) + 0.3 * overlap + 0.1 / math.sqrt(c.hit.rank)
+        c.score = float(cos) + params.overlap_weight * overlap + params.rank_weight / math.sqrt(c.hit.rank)
+        if params.answer_type_weight and answer_type_match(query, c.text):
+            c.score += params.answer_type_weight
         best_cos = max(best_cos, float(cos))
         best_overlap = max(best_overlap, overlap)
     passages = " ".join(h.title + " " + h.text for h in {c.hit.chunk_id: c.hit for c in candidates}.values())
@@ -117,9 +160,9 @@ def _score_sentences(query: str, candidates: list[_Candidate], embed: Embed) -> 
     }
 
 
-def should_abstain(features: dict[str, float]) -> bool:
+def should_abstain(features: dict[str, float], params: AnswerParams = DEFAULT_ANSWER) -> bool:
     """Unanswerable when the best sentence is far from the question in meaning and words."""
-    return features["best_cosine"] < ABSTAIN_COSINE and features["best_overlap"] < ABSTAIN_OVERLAP
+    return features["best_cosine"] < params.abstain_cosine and features["best_overlap"] < params.abstain_overlap
 
 
 def abstention_features(query: str, hits: list[Hit], embed: Embed) -> dict[str, float]:
@@ -128,14 +171,14 @@ def abstention_features(query: str, hits: list[Hit], embed: Embed) -> dict[str, 
     return _score_sentences(query, candidates, embed) if candidates else {}
 
 
-def _general_answer(query: str, hits: list[Hit], embed: Embed) -> Answer:
-    candidates = _passage_sentences(hits[:ANSWER_PASSAGES])
+def _general_answer(query: str, hits: list[Hit], embed: Embed, params: AnswerParams) -> Answer:
+    candidates = _passage_sentences(hits[: params.passages])
     if not candidates:
         return _abstain(query, hits, "I found no passage that answers this.")
-    if should_abstain(_score_sentences(query, candidates, embed)):
+    if should_abstain(_score_sentences(query, candidates, embed, params), params):
         return _abstain(query, hits, "I found no passage in the indexed articles that answers this.")
     ranked = sorted(candidates, key=lambda c: -c.score)
-    chosen = _select(ranked, MAX_ANSWER_WORDS, ranked[0].score * FOLLOW_RATIO)
+    chosen = _select(ranked, MAX_ANSWER_WORDS, ranked[0].score * params.follow_ratio)
     return _build(query, chosen, hits)
 
 
@@ -180,7 +223,7 @@ def _speaker_answer(
         if article is None:
             continue
         sentences = split_sentences(article.text)
-        for span, speaker in zip(sentences, attribute(sentences)):
+        for span, speaker in zip(sentences, attribute(sentences, article.text)):
             if is_speaker(speaker, question):
                 candidates.append(_Candidate(article, hit, span.start, span.end, span.text))
     if not candidates:

@@ -27,22 +27,39 @@ SPEECH_VERBS = (
     r"contended|conceded|recalled|believes|believed|thinks|thought|felt|feels|pointed out|"
     r"made clear|expressed|welcomed|welcomes|critici[sz]ed|criticises|criticizes|denied|denies|"
     r"confirmed|confirms|defended|defends|underlined|underscored|observed|highlighted|"
-    r"reaffirmed|affirmed|assured|told reporters|spoke|speaking|commented|comments"
+    r"reaffirmed|affirmed|assured|told reporters|spoke|speaking|commented|comments|"
+    r"demanded|demands|described|describes|talked|fired back|shot back|retorted|countered|quipped|"
+    r"saying|adding|noting|telling"
 )
 # A name: capitalised words, possibly joined by "of"/"al"/"bin", possibly with a possessive.
 _NAME = r"(?:[A-Z][\w’'\.\-]*)(?:\s+(?:(?:of|al|bin|de|van|von|the)\s+)?[A-Z][\w’'\.\-]*)*"
 _AUX = r"(?:(?:has|had|have|also|later|then|further|again|previously|once|has also|had also)\s+)*"
 _BEFORE_VERB = re.compile(
-    rf"(?P<name>{_NAME})(?:,\s[^,“”\"]{{1,90}},)?\s+{_AUX}(?:{SPEECH_VERBS})\b"
+    rf"(?P<name>{_NAME})(?:,\s[^,“”\"]{{1,160}},)?\s+{_AUX}(?:{SPEECH_VERBS})\b"
 )
-_AFTER_VERB = re.compile(rf"\b(?:said|says|told|added|wrote|asked|[Aa]ccording to)\s+(?P<name>{_NAME})")
+# "said X" names X only when X is not the subject of what follows ("said Michigan would …",
+# "said Juul's marketing …"): the name may not be followed by a verb or be a possessive.
+_AFTER_VERB = re.compile(
+    rf"\b(?:said|says|added|wrote|asked|tweeted|posted|continued|explained|replied|noted|[Aa]ccording to)"
+    rf"\s+(?P<name>{_NAME})(?![\w’'])(?<![’']s)"
+    r"(?!\s+(?:would|will|was|is|has|had|have|could|should|must|can|may|might|did|does|were|are|"
+    r"wants|wanted|needs|needed|plans|planned)\b)"
+)
+_PARTICIPLE = re.compile(
+    rf"(?P<name>{_NAME})(?:,\s[^,“”\"]{{1,160}},)?\s+[a-z][^.“”\"]{{0,80}}?,\s+(?:saying|adding|noting|arguing)\b"
+)
+_SUBJECT = re.compile(rf"^(?:[^,“”\"]{{0,40}},\s+)?(?P<name>{_NAME})\s+[a-z]")
+_TEASER = re.compile(r"^(?:More|MORE|Read more|READ MORE|Related|RELATED)\s*:")
 _PRONOUN = re.compile(
     rf"(?:^|[,”\"]\s*)(?:he|she|they)\s+{_AUX}(?:{SPEECH_VERBS})\b", re.IGNORECASE
 )
 _QUOTE_OPEN = re.compile(r"^[\"“‘']")
 
 # Words that can open a name run but are not names themselves.
-_NOT_NAMES = STOPWORDS | {"but", "and", "while", "following", "meanwhile", "however", "in", "on"}
+_NOT_NAMES = STOPWORDS | {"but", "and", "while", "following", "meanwhile", "however", "in", "on"} | {
+    "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday",
+    "january", "february", "march", "april", "may", "june", "july", "august", "september",
+    "october", "november", "december", "although", "both", "when", "later"}
 # Honorifics and job titles stripped from a questioned name before matching.
 _TITLES = frozenset(
     """
@@ -98,9 +115,8 @@ def parse_speaker_question(question: str) -> SpeakerQuestion | None:
         match = pattern.match(question)
         if not match:
             continue
-        who = " ".join(
-            w for w in re.split(r"\s+", match.group("who").strip()) if w.lower().strip(".") not in _TITLES
-        )
+        who = match.group("who").split(",")[0]  # drop an appositive: "X, F1's chief executive,"
+        who = " ".join(w for w in re.split(r"\s+", who.strip()) if w.lower().strip(".") not in _TITLES)
         who = who.strip(" ,.'’")
         if not who or not re.search(r"[A-Z]", who):
             continue
@@ -133,7 +149,7 @@ def sentence_speaker(text: str) -> str | None:
 
 
 def _find_speaker(text: str) -> str | None:
-    for pattern in (_AFTER_VERB, _BEFORE_VERB):
+    for pattern in (_AFTER_VERB, _BEFORE_VERB, _PARTICIPLE):
         for match in pattern.finditer(text):
             name = _clean_name(match.group("name"))
             if name and name.lower() not in _NOT_NAMES:
@@ -143,21 +159,81 @@ def _find_speaker(text: str) -> str | None:
     return None
 
 
-def attribute(sentences: list[Span]) -> list[str | None]:
-    """Speaker of each sentence in order, resolving pronoun and quotation continuations."""
+def _quote_marks(text: str) -> int:
+    """Double quotation marks of any style; an odd count opens or closes a quotation."""
+    return sum(text.count(q) for q in '“”"')
+
+
+def _subject(text: str) -> str | None:
+    match = _SUBJECT.match(text)
+    if match:
+        name = _clean_name(match.group("name"))
+        if name and name.lower() not in _NOT_NAMES:
+            return name
+    return None
+
+
+def attribute(sentences: list[Span], article_text: str | None = None) -> list[str | None]:
+    """Speaker of each sentence in order, resolving pronoun and quotation continuations.
+
+    With ``article_text`` a quotation left open at the end of a paragraph ends there unless the
+    next paragraph opens with a quotation mark (news style for quotes running over paragraphs).
+    """
     speakers: list[str | None] = []
+    explicit: list[bool] = []
     previous: str | None = None
-    for span in sentences:
-        speaker = sentence_speaker(span.text)
-        if speaker == "<pronoun>":
-            speaker = previous
-        elif speaker is None and _QUOTE_OPEN.match(span.text) and previous:
-            speaker = previous  # a bare quotation continues the last speaker
-        elif speaker is None and re.match(r"^(He|She)\b", span.text) and previous:
-            speaker = previous  # "He hoped …" continues the statement
+    last_person: str | None = None
+    inside = False  # a quotation opened in an earlier sentence is still open
+    opened_at: int | None = None
+    people: set[str] = set()  # surnames seen in full names ("Lewis Hamilton" -> "hamilton")
+    for i, span in enumerate(sentences):
+        text = span.text
+        for full in re.findall(r"\b[A-Z][a-z]+(?:\s+[A-Z]\.)?\s+([A-Z][a-z][\w\-]+)\b", text):
+            people.add(full.lower())
+        if inside and article_text and i and "\n" in article_text[sentences[i - 1].end : span.start]:
+            if not _QUOTE_OPEN.match(text):
+                inside, opened_at = False, None  # a new paragraph without a quotation mark
+        if _TEASER.match(text):
+            speakers.append(None)
+            explicit.append(False)
+            continue  # link teasers are transparent
+        toggles = _quote_marks(text) % 2 == 1
+        closes = inside and toggles
+        if inside and not closes:
+            speaker, own = previous, False  # the middle of a multi-sentence quotation
+        else:
+            speaker = sentence_speaker(text) if not (inside and closes) else _tail_speaker(text)
+            own = speaker not in (None, "<pronoun>")
+            if speaker == "<pronoun>":
+                speaker = previous or last_person
+            elif speaker is None and (_QUOTE_OPEN.match(text) or inside) and previous:
+                speaker = previous  # a bare quotation continues the last speaker
+            elif speaker is None and re.match(r"^(He|She)\b", text) and previous:
+                speaker = previous  # "He hoped …" continues the statement
+        if closes and opened_at is not None and own:
+            for j in range(opened_at, i):  # "…,” X said." names the whole quotation
+                if not explicit[j]:
+                    speakers[j] = speaker
         speakers.append(speaker)
+        explicit.append(own)
+        if speaker:
+            last_person = speaker
+        else:
+            subject = _subject(text)
+            if subject and subject.split()[-1].lower() in people:
+                last_person = subject
         previous = speaker
+        if toggles:  # quotation state for the next sentence
+            inside, opened_at = (False, None) if inside else (True, i)
     return speakers
+
+
+def _tail_speaker(text: str) -> str | None:
+    """Speaker named after the closing quotation mark, or None."""
+    tail = _AFTER_QUOTE.search(text)
+    if tail and tail.group("tail").strip():
+        return _find_speaker(tail.group("tail"))
+    return None
 
 
 def is_speaker(speaker: str | None, question: SpeakerQuestion) -> bool:

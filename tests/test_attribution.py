@@ -17,6 +17,7 @@ from retrieval.sentences import split_sentences
         ("Biden's view on inflation?", "Biden", "inflation"),
         ("Did Zelensky comment on the grain deal?", "Zelensky", "the grain deal"),
         ("How did Pelosi respond to the ruling?", "Pelosi", "the ruling"),
+        ("Did Stefano Domenicali, F1's chief executive, comment on protests?", "Stefano Domenicali", "protests"),
     ],
 )
 def test_speaker_questions(question, speaker, topic):
