@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT, SEED
+from support import ROOT, SEED
 
 
 def run(*args, env=None, input=None):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import SEED
+from support import SEED
 from retrieval.embeddings import HashEmbedder, load_embedder, resolve_model_path
 
 

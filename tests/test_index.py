@@ -9,7 +9,7 @@ import sqlite3
 import numpy as np
 import pytest
 
-from conftest import SEED
+from support import SEED
 from retrieval import Settings
 from retrieval.embeddings import HashEmbedder
 from retrieval.engine import Engine

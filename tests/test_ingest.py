@@ -10,7 +10,7 @@ import gzip
 import json
 from pathlib import Path
 
-from conftest import SEED, article_html
+from support import SEED, article_html
 
 FRONT = """---
 title: Harbour bridge reopens after storm repairs

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import SEED
+from support import SEED
 from retrieval import Settings
 from retrieval.embeddings import HashEmbedder, resolve_model_path
 from retrieval.engine import Engine

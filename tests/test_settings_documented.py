@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from conftest import ROOT
+from support import ROOT
 from retrieval.config import Settings
 
 

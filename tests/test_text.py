@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import SEED
+from support import SEED
 from retrieval.chunking import chunk_text
 from retrieval.clean import clean_text
 from retrieval.sentences import split_sentences
