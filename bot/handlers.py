@@ -1,0 +1,268 @@
+"""Update handlers: parse → call the engine off the event loop → render → send.
+
+Each handler is a few lines; rendering lives in :mod:`bot.render`, sending in
+:mod:`bot.replies`, access rules in :mod:`bot.access`. Engine calls block (embedding, FAISS,
+SQLite), so they always go through ``asyncio.to_thread``. Engine errors are translated into
+replies in one place, :func:`on_error`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from telegram import (
+    InlineKeyboardMarkup,
+    InlineQueryResultArticle,
+    InputTextMessageContent,
+    Message,
+    Update,
+)
+from telegram.constants import ParseMode
+from telegram.error import TelegramError
+from telegram.ext import ContextTypes
+
+from bot import render
+from bot.filters import clip_question, command_argument, quoted_text, without_mention
+from bot.replies import (
+    MORE_PAGE_SIZE,
+    NO_PREVIEW,
+    answer_keyboard,
+    drop_more_button,
+    more_button,
+    more_passages,
+    send_pages,
+    typing,
+)
+from bot.state import get_state
+from retrieval.errors import RetrievalError
+from retrieval.types import Answer
+
+logger = logging.getLogger(__name__)
+
+Context = ContextTypes.DEFAULT_TYPE
+
+#: Passages listed by /search and /source.
+SEARCH_K = 5
+#: Inline results (Telegram shows up to 50; ten fit a phone screen).
+INLINE_K = 10
+#: Seconds Telegram may cache inline results: short, so /add shows up quickly.
+INLINE_CACHE_SECONDS = 30
+
+APOLOGY = "Sorry, something went wrong while answering. Please try again in a minute."
+ASK_USAGE = ("Ask me a question, e.g. /ask What did Qureshi say about Afghanistan? — or reply "
+             "to a message with /ask to look for its sources.")
+SOURCE_USAGE = "Reply to a message with /source and I will look for the articles it comes from."
+
+
+async def help_command(update: Update, context: Context) -> None:
+    """/start and /help."""
+    if message := update.effective_message:
+        await send_pages(message, [render.help_message(context.bot.username)])
+
+
+async def answer_question(message: Message, context: Context, question: str) -> None:
+    """Answer ``question`` with quoted sentences, sources and passage buttons."""
+    state = get_state(context)
+    async with typing(message):
+        answer = await asyncio.to_thread(state.engine.ask, clip_question(question))
+    markup = None if answer.abstained else answer_keyboard(state.answers.put(answer), answer)
+    await send_pages(message, render.answer_messages(answer), markup)
+
+
+async def lookup_sources(message: Message, context: Context, text: str) -> None:
+    """List the passages closest to a quoted message: where might this claim come from?"""
+    state = get_state(context)
+    async with typing(message):
+        hits = await asyncio.to_thread(state.engine.search, clip_question(text), k=SEARCH_K)
+    if not hits:
+        await send_pages(message, ["I found no article that this message could come from."])
+        return
+    await send_pages(message, render.hits_messages(hits, "Possible sources of this message"))
+
+
+async def ask(update: Update, context: Context) -> None:
+    """/ask <question>; a bare /ask in reply to a message looks up that message's sources."""
+    if not (message := update.effective_message):
+        return
+    if question := command_argument(message):
+        await answer_question(message, context, question)
+    elif quoted := quoted_text(message):
+        await lookup_sources(message, context, quoted)
+    else:
+        await message.reply_text(ASK_USAGE)
+
+
+async def source(update: Update, context: Context) -> None:
+    """/source in reply to a message (or /source <text>): where could this come from?"""
+    if not (message := update.effective_message):
+        return
+    if text := quoted_text(message) or command_argument(message):
+        await lookup_sources(message, context, text)
+    else:
+        await message.reply_text(SOURCE_USAGE)
+
+
+async def on_text(update: Update, context: Context) -> None:
+    """A text addressed to the bot (any private text, a reply to the bot, a mention)."""
+    if not (message := update.effective_message):
+        return
+    if question := without_mention(message):
+        await answer_question(message, context, question)
+    elif quoted := quoted_text(message):
+        await lookup_sources(message, context, quoted)
+    else:
+        await message.reply_text(ASK_USAGE)
+
+
+async def search(update: Update, context: Context) -> None:
+    """/search <question>: the best passages, not an answer."""
+    if not (message := update.effective_message):
+        return
+    if not (question := command_argument(message)):
+        await message.reply_text("Usage: /search <question>")
+        return
+    async with typing(message):
+        hits = await asyncio.to_thread(get_state(context).engine.search,
+                                       clip_question(question), k=SEARCH_K)
+    pages = render.hits_messages(hits, f"Passages for: {question}") if hits else [
+        "No passages match that question."]
+    await send_pages(message, pages)
+
+
+async def stats(update: Update, context: Context) -> None:
+    """/stats: corpus size and the newest article."""
+    if message := update.effective_message:
+        result = await asyncio.to_thread(get_state(context).engine.stats)
+        await send_pages(message, [render.stats_message(result)])
+
+
+async def add(update: Update, context: Context) -> None:
+    """/add <url>… (admins only): ingest articles into the running bot's index."""
+    if not (message := update.effective_message):
+        return
+    urls = command_argument(message).split()
+    if not urls or not all(u.startswith(("http://", "https://")) for u in urls):
+        await message.reply_text("Usage: /add <article or feed URL> …")
+        return
+    async with typing(message):
+        report = await asyncio.to_thread(get_state(context).engine.ingest, urls)
+    await send_pages(message, render.ingest_message(report))
+
+
+async def add_denied(update: Update, context: Context) -> None:
+    """/add from someone not in ADMIN_USER_IDS."""
+    if message := update.effective_message:
+        await message.reply_text("Only the bot's admins can add articles.")
+
+
+async def not_text(update: Update, context: Context) -> None:
+    """A sticker, photo or other non-text message in a private chat."""
+    if message := update.effective_message:
+        await message.reply_text("I can only read questions sent as text. Try /help.")
+
+
+async def unknown_command(update: Update, context: Context) -> None:
+    """A command the bot does not have, in a private chat."""
+    if message := update.effective_message:
+        await message.reply_text("I don't know that command. Try /help.")
+
+
+async def on_button(update: Update, context: Context) -> None:
+    """Buttons under an answer: ``p:<key>:<n>`` shows passage n, ``m:<key>:<offset>`` more."""
+    query = update.callback_query
+    if query is None:
+        return
+    kind, _, rest = (query.data or "").partition(":")
+    key, _, arg = rest.partition(":")
+    answer = get_state(context).answers.get(key)
+    message = query.message
+    if answer is None or not isinstance(message, Message) or not arg.isdigit():
+        await query.answer("This answer has expired. Please ask again.", show_alert=True)
+        return
+    await query.answer()
+    if kind == "p":
+        await _show_passage(message, answer, int(arg))
+    else:
+        await drop_more_button(query, message)
+        await _show_more(message, answer, key, int(arg))
+
+
+async def _show_passage(message: Message, answer: Answer, n: int) -> None:
+    """The full passage behind citation ``[n]`` of ``answer``."""
+    citation = next((c for c in answer.citations if c.n == n), None)
+    if citation is not None:
+        hit = next((h for h in answer.passages if h.chunk_id == citation.chunk_id), None)
+        await send_pages(message, render.passage_messages(citation, hit))
+
+
+async def _show_more(message: Message, answer: Answer, key: str, offset: int) -> None:
+    """The next page of passages that the answer does not cite."""
+    extra = more_passages(answer)
+    page, next_offset = extra[offset : offset + MORE_PAGE_SIZE], offset + MORE_PAGE_SIZE
+    pages = (render.hits_messages(page, "More sources", first_number=offset + 1) if page
+             else ["No more sources for this answer."])
+    more = InlineKeyboardMarkup([[more_button(key, next_offset)]])
+    await send_pages(message, pages, more if next_offset < len(extra) else None)
+
+
+async def on_inline(update: Update, context: Context) -> None:
+    """Inline mode: ``@bot query`` → up to 10 cited passages; empty query → a help result."""
+    query = update.inline_query
+    if query is None:
+        return
+    text = query.query.strip()
+    if not text:
+        results = [_inline_help(context.bot.username)]
+    else:
+        hits = await asyncio.to_thread(get_state(context).engine.search, clip_question(text),
+                                       k=INLINE_K)
+        results = [
+            InlineQueryResultArticle(
+                id=str(hit.chunk_id),
+                title=render.clip(hit.title or "Untitled", 100),
+                description=render.inline_description(hit),
+                input_message_content=InputTextMessageContent(
+                    render.inline_quote(hit), parse_mode=ParseMode.HTML,
+                    link_preview_options=NO_PREVIEW),
+            )
+            for hit in hits
+        ]
+    # With an allowlist, results must not be cached for other (possibly unlisted) users.
+    personal = bool(get_state(context).settings.allowed_chat_ids)
+    await query.answer(results, cache_time=INLINE_CACHE_SECONDS, is_personal=personal)
+
+
+def _inline_help(username: str) -> InlineQueryResultArticle:
+    example = render.EXAMPLE_QUESTIONS[0]
+    return InlineQueryResultArticle(
+        id="help",
+        title="Type a question to find cited passages",
+        description=f"For example: {example}",
+        input_message_content=InputTextMessageContent(
+            render.inline_help_message(username), parse_mode=ParseMode.HTML),
+    )
+
+
+async def on_error(update: object, context: Context) -> None:
+    """The one error handler: log the traceback, reply with a short apology.
+
+    Engine errors (:class:`RetrievalError`) carry messages fit for users and are shown;
+    anything else gets a generic apology.
+    """
+    error = context.error
+    if isinstance(error, RetrievalError):
+        logger.warning("Engine error: %s", error)
+        text = f"Sorry: {error}"
+    else:
+        logger.error("Unhandled error while processing an update", exc_info=error)
+        text = APOLOGY
+    if not isinstance(update, Update):
+        return
+    try:
+        if update.callback_query:
+            await update.callback_query.answer(text[:200], show_alert=True)
+        elif update.effective_message:
+            await update.effective_message.reply_text(text)
+    except TelegramError as err:
+        logger.warning("Could not send the apology: %s", err)

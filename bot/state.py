@@ -1,0 +1,86 @@
+"""What the running bot keeps between updates, and the one typed way handlers reach it.
+
+``build_application`` stores a :class:`BotState` in ``bot_data``; handlers call
+:func:`get_state` instead of casting ``context.bot_data[...]`` themselves.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from retrieval.types import Answer
+
+if TYPE_CHECKING:
+    from retrieval.engine import Engine
+
+    from bot.access import RateLimiter
+    from bot.config import BotSettings
+
+#: The ``bot_data`` key under which the state lives.
+STATE_KEY = "newsbot"
+
+#: Answers stay clickable this long. A day covers a conversation; older buttons say "expired".
+ANSWER_TTL_SECONDS = 24 * 3600
+#: At most this many answers are kept (the oldest go first), which bounds memory.
+ANSWER_CAPACITY = 2000
+
+
+class AnswerStore:
+    """Answers kept server side so that buttons carry only a short key (callback_data is
+    limited to 64 bytes). Entries expire after ``ttl`` seconds; the oldest go when full."""
+
+    def __init__(self, ttl: float = ANSWER_TTL_SECONDS, capacity: int = ANSWER_CAPACITY,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._ttl = ttl
+        self._capacity = capacity
+        self._clock = clock
+        self._items: OrderedDict[str, tuple[float, Answer]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def put(self, answer: Answer) -> str:
+        """Keep ``answer`` and return its key: 8 URL-safe characters."""
+        key = secrets.token_urlsafe(6)
+        with self._lock:
+            self._items[key] = (self._clock() + self._ttl, answer)
+            while len(self._items) > self._capacity:
+                self._items.popitem(last=False)
+        return key
+
+    def get(self, key: str) -> Answer | None:
+        """The answer stored under ``key``, or None when unknown or expired."""
+        with self._lock:
+            entry = self._items.get(key)
+            if entry is None:
+                return None
+            if entry[0] < self._clock():
+                del self._items[key]
+                return None
+            return entry[1]
+
+
+@dataclass
+class BotState:
+    """The engine and the helpers the handlers share."""
+
+    engine: Engine
+    settings: BotSettings
+    limiter: RateLimiter
+    answers: AnswerStore = field(default_factory=AnswerStore)
+
+
+class _HasBotData(Protocol):
+    @property
+    def bot_data(self) -> Any: ...
+
+
+def get_state(context: _HasBotData) -> BotState:
+    """The bot's state from a handler's ``context`` (or from the ``Application``)."""
+    state = context.bot_data[STATE_KEY]
+    assert isinstance(state, BotState)
+    return state

@@ -1,0 +1,60 @@
+"""End to end: ``python -m bot`` as a subprocess, with the real model and the seed corpus,
+against the fake Bot API server; also checks its DEBUG log for the token."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from bot_fixtures import bot_index, clean_bot_env, tg  # noqa: F401 (pytest fixtures)
+from bot_support import ROOT, SECRET, TOKEN
+from tg_updates import ALICE, send
+
+from bot.config import BotSettings
+from retrieval import Settings
+from retrieval.engine import Engine
+
+
+@pytest.fixture(scope="module")
+def seed_index(tmp_path_factory: pytest.TempPathFactory, real_embedder) -> Path:
+    """corpus/ indexed with the packaged model (the fixture in tests/conftest.py)."""
+    index = tmp_path_factory.mktemp("e2e") / "index"
+    engine = Engine.open(Settings(index=index), embedder=real_embedder, create=True)
+    report = engine.ingest([str(ROOT / "corpus")])
+    engine.close()
+    assert report.count("added") >= 1 and not report.failed, report.summary()
+    return index
+
+
+@pytest.mark.slow
+def test_newsbot_subprocess_answers_the_seed_question(tg, seed_index, tmp_path) -> None:
+    env = {k: v for k, v in os.environ.items()
+           if k.lower() not in BotSettings.model_fields and not k.startswith("RETRIEVER_")}
+    env.update(TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_BASE_URL=tg.base_url, LOG_LEVEL="DEBUG",
+               RETRIEVER_INDEX=str(seed_index), HF_HUB_OFFLINE="1",
+               PYTHONPATH=str(ROOT) + os.pathsep + env.get("PYTHONPATH", ""))
+    log_path = tmp_path / "newsbot.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen([sys.executable, "-m", "bot"], cwd=tmp_path, env=env,
+                                   stdout=log, stderr=subprocess.STDOUT)
+    try:
+        tg.wait_for("deleteWebhook", timeout=90)  # post_init done: model loaded, commands set
+        assert tg.calls_to("setMyCommands")
+        send(tg, ALICE, "What did Qureshi say about Afghanistan?")
+        answer = tg.wait_for("sendMessage", chat_id=ALICE.id, timeout=60).params["text"]
+        assert "broad-based" in answer and "[1]" in answer
+        assert "Pakistan calls for engagement with US for stability in South Asia" in answer
+        assert "unity of approach" not in answer
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+    logs = log_path.read_text()
+    assert "Set Bot API URL" in logs and "[REDACTED]" in logs
+    assert SECRET not in logs
