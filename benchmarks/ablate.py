@@ -30,12 +30,25 @@ from bench_rtqa import (  # noqa: E402
     with_twins,
 )
 
+from dataclasses import replace  # noqa: E402
+
 from retrieval import Settings  # noqa: E402
+from retrieval.answer import DEFAULT_ANSWER, AnswerParams  # noqa: E402
 from retrieval.evaluate import answer_in_budget, url_recall_at_k  # noqa: E402
 from retrieval.search import DEFAULT_PARAMS, SearchParams, gather, rank, to_hits  # noqa: E402
 from retrieval.sources import parse_date  # noqa: E402
 
+R = SearchParams(recency_weight=1.0)
 VARIANTS: dict[str, SearchParams] = {
+    "R = rrf + recency 1/7d": R,
+    "R + prf 0.5": replace(R, prf_weight=0.5),
+    "R + prf 1": replace(R, prf_weight=1.0),
+    "R + article 0.3": replace(R, article_weight=0.3),
+    "R + article 0.6": replace(R, article_weight=0.6),
+    "R + max 2/article": replace(R, max_per_article=2),
+    "R + max 3/article": replace(R, max_per_article=3),
+    "R + lexical 1.5": replace(R, lexical_weight=1.5),
+    "R + candidates 200": replace(R, candidates=200),
     "rrf (1:1)": SearchParams(),
     "rrf dense 1.5": SearchParams(dense_weight=1.5),
     "rrf lexical 1.5": SearchParams(lexical_weight=1.5),
@@ -88,7 +101,7 @@ def main(argv=None) -> int:
     store = engine.store
     started = time.perf_counter()
     vectors = engine.embedder.embed([q["question"] for q in sample])
-    pools = [gather(store, q["question"], v, None) for q, v in zip(sample, vectors)]
+    pools = [gather(store, q["question"], v, None, prf=True) for q, v in zip(sample, vectors)]
     print(f"gathered candidates for {len(sample)} questions in {time.perf_counter() - started:.1f}s\n")
 
     print("| variant | @120 | @300 | @600 | url@5 |\n|---|---:|---:|---:|---:|")
@@ -96,7 +109,7 @@ def main(argv=None) -> int:
         scores = {120: 0, 300: 0, 600: 0, "url": 0}
         for q, pool in zip(sample, pools):
             ranked = rank(pool, q["question"], parse_date(q["date"]), params)
-            hits = to_hits(store, ranked, 20)
+            hits = to_hits(store, ranked, 20, params.max_per_article)
             texts = [h.text for h in hits]
             for budget in (120, 300, 600):
                 scores[budget] += answer_in_budget(texts, q["answer"], budget)
@@ -114,10 +127,52 @@ def main(argv=None) -> int:
     if args.answers:
         pool = unanswerable_pool(questions, sample, hashes, set(urls))
         chosen = random.Random(args.seed).sample(pool, min(args.abstain, len(pool)))
+        answer_variants(engine, sample, chosen)
         features(engine, sample, "answerable")
         features(engine, chosen, "unanswerable")
     engine.close()
     return 0
+
+
+ANSWER_VARIANTS: dict[str, AnswerParams] = {
+    "default": DEFAULT_ANSWER,
+    "follow 0.7": replace(DEFAULT_ANSWER, follow_ratio=0.7),
+    "follow 0 (fill 80 words)": replace(DEFAULT_ANSWER, follow_ratio=0.0),
+    "answer type 0.1": replace(DEFAULT_ANSWER, answer_type_weight=0.1),
+    "answer type 0.2": replace(DEFAULT_ANSWER, answer_type_weight=0.2),
+    "overlap 0.6": replace(DEFAULT_ANSWER, overlap_weight=0.6),
+    "passages 2": replace(DEFAULT_ANSWER, passages=2),
+    "passages 6": replace(DEFAULT_ANSWER, passages=6),
+    "type 0.1 + follow 0.7": replace(DEFAULT_ANSWER, answer_type_weight=0.1, follow_ratio=0.7),
+}
+
+
+def answer_variants(engine, sample, unanswerable) -> None:
+    """Answer-selection variants on the same hits (embeddings memoised across variants)."""
+    from retrieval.answer import compose
+    from retrieval.evaluate import contains_answer
+
+    memo: dict[str, object] = {}
+
+    def embed(texts):
+        missing = [t for t in texts if t not in memo]
+        if missing:
+            for t, v in zip(missing, engine.embedder.embed(missing)):
+                memo[t] = v
+        return __import__("numpy").stack([memo[t] for t in texts])
+
+    hits = {id(q): engine.search(q["question"], k=8, as_of=parse_date(q["date"])) for q in sample + unanswerable}
+    print("\n| answer variant | contains answer | abstained (answerable) | abstained (unanswerable) |")
+    print("|---|---:|---:|---:|")
+    for name, params in ANSWER_VARIANTS.items():
+        ok = abst = un = 0
+        for q in sample:
+            answer = compose(q["question"], hits[id(q)], embed, engine.store.article, params)
+            ok += (not answer.abstained) and contains_answer(" ".join(s.text for s in answer.sentences), q["answer"])
+            abst += answer.abstained
+        for q in unanswerable:
+            un += compose(q["question"], hits[id(q)], embed, engine.store.article, params).abstained
+        print(f"| {name} | {ok/len(sample):.3f} | {abst/len(sample):.3f} | {un/max(1, len(unanswerable)):.3f} |")
 
 
 def features(engine, questions, label: str) -> None:

@@ -44,12 +44,15 @@ def _normalised(text: str) -> str:
     return re.sub(r"\W+", " ", text.lower()).strip()
 
 
-def to_hits(store: Store, ranked: Sequence[Ranked], k: int) -> list[Hit]:
+def to_hits(store: Store, ranked: Sequence[Ranked], k: int, max_per_article: int = 0) -> list[Hit]:
     """Materialise the top ``k`` ranked chunks as hits, collapsing identical passages
-    (syndicated copies of the same story)."""
-    rows = store.chunk_rows([r.chunk_id for r in ranked[: k * 3]])
-    hits: list[Hit] = []
+    (syndicated copies of the same story). Passages beyond ``max_per_article`` of one article
+    are moved behind the others, not dropped: a one-article corpus still fills ``k``."""
+    rows = store.chunk_rows([r.chunk_id for r in ranked[: k * 4]])
+    kept: list[tuple[Ranked, dict]] = []
+    deferred: list[tuple[Ranked, dict]] = []
     seen: set[str] = set()
+    per_article: dict[str, int] = {}
     for r in ranked:
         row = rows.get(r.chunk_id)
         if row is None:
@@ -58,24 +61,28 @@ def to_hits(store: Store, ranked: Sequence[Ranked], k: int) -> list[Hit]:
         if key in seen:
             continue
         seen.add(key)
-        hits.append(
-            Hit(
-                rank=len(hits) + 1,
-                score=r.score,
-                chunk_id=r.chunk_id,
-                article_id=row["article_id"],
-                text=row["text"],
-                title=row["title"],
-                url=row["url"],
-                source=row["source"],
-                published=parse_date(row["published"]),
-                start=row["start"],
-                end=row["end"],
-            )
-        )
-        if len(hits) == k:
+        count = per_article.get(row["article_id"], 0)
+        per_article[row["article_id"]] = count + 1
+        (deferred if max_per_article and count >= max_per_article else kept).append((r, row))
+        if len(kept) == k:
             break
-    return hits
+    return [_hit(rank, r, row) for rank, (r, row) in enumerate((kept + deferred)[:k], 1)]
+
+
+def _hit(rank: int, r: Ranked, row: dict) -> Hit:
+    return Hit(
+        rank=rank,
+        score=r.score,
+        chunk_id=r.chunk_id,
+        article_id=row["article_id"],
+        text=row["text"],
+        title=row["title"],
+        url=row["url"],
+        source=row["source"],
+        published=parse_date(row["published"]),
+        start=row["start"],
+        end=row["end"],
+    )
 
 
 @dataclass(frozen=True)
@@ -86,11 +93,21 @@ class SearchParams:
     dense_weight: float = 1.0
     lexical_weight: float = 1.0
     #: Bonus, in units of one first place in one list (1 / (rrf_k + 1)), for a passage published
-    #: on the as-of date; it decays as 1 / (1 + days_old / recency_days).
-    recency_weight: float = 0.0
+    #: on the as-of date; it decays as 1 / (1 + days_old / recency_days). News questions are
+    #: about the news of their day: on rtqa dev, 1.0 lifts answer recall @600 from 0.76 to 0.815.
+    recency_weight: float = 1.0
     recency_days: float = 7.0
     #: Bonus, same units, for a passage that contains a multi-word name from the question.
     name_weight: float = 0.0
+    #: Weight of a third ranking: dense search with the query moved towards its top three
+    #: fused passages (pseudo-relevance feedback, Rocchio style).
+    prf_weight: float = 0.0
+    #: Share of the best other passage's score of the same article added to a passage: an
+    #: article that matches in several places is more likely the one the question is about.
+    article_weight: float = 0.0
+    #: At most this many passages of one article in the results (0 = no cap). 2 leaves answer
+    #: recall unchanged and lifts url recall@5 (0.86 → 0.89 on rtqa dev): more sources per answer.
+    max_per_article: int = 2
     candidates: int = CANDIDATES
 
 
@@ -104,6 +121,7 @@ class Candidate:
     chunk_id: int
     dense_rank: int | None = None
     lexical_rank: int | None = None
+    prf_rank: int | None = None
     row: dict | None = None  # chunk + article fields from the store
 
 
@@ -114,6 +132,7 @@ def gather(
     filters: Filters | None,
     mode: str = "hybrid",
     n: int = CANDIDATES,
+    prf: bool = False,
 ) -> list[Candidate]:
     """Candidates from the dense and/or lexical side, with their ranks and stored fields."""
     pool: dict[int, Candidate] = {}
@@ -123,6 +142,12 @@ def gather(
     if mode in ("hybrid", "lexical"):
         for rank, (chunk_id, _) in enumerate(store.lexical_search(match_expression(query), n, filters), 1):
             pool.setdefault(chunk_id, Candidate(chunk_id)).lexical_rank = rank
+    if prf and mode == "hybrid" and pool:
+        first = sorted(pool.values(), key=lambda c: -_rrf_base(c, DEFAULT_PARAMS))[:3]
+        moved = query_vector + store.vectors_for([c.chunk_id for c in first]).mean(axis=0)
+        moved /= np.linalg.norm(moved)
+        for rank, (chunk_id, _) in enumerate(store.dense_search(moved, n, filters), 1):
+            pool.setdefault(chunk_id, Candidate(chunk_id)).prf_rank = rank
     rows = store.chunk_rows(list(pool))
     for chunk_id, candidate in pool.items():
         candidate.row = rows.get(chunk_id)
@@ -150,13 +175,22 @@ def rank(
     """Fuse the rankings (weighted RRF) and add the recency and exact-name bonuses. Pure."""
     unit = 1.0 / (params.rrf_k + 1)
     phrases = [p.lower() for p in names(query) if " " in p] if params.name_weight else []
+    base = {c.chunk_id: _rrf_base(c, params) for c in candidates}
+    best_in_article: dict[str, list[float]] = {}
+    if params.article_weight:
+        for c in candidates:
+            top = best_in_article.setdefault(c.row["article_id"], [0.0, 0.0])
+            b = base[c.chunk_id]
+            if b > top[0]:
+                top[:] = [b, top[0]]
+            elif b > top[1]:
+                top[1] = b
     out = []
     for c in candidates:
-        score = 0.0
-        if c.dense_rank:
-            score += params.dense_weight / (params.rrf_k + c.dense_rank)
-        if c.lexical_rank:
-            score += params.lexical_weight / (params.rrf_k + c.lexical_rank)
+        score = base[c.chunk_id]
+        if params.article_weight:
+            top = best_in_article[c.row["article_id"]]
+            score += params.article_weight * (top[1] if score >= top[0] else top[0])
         if params.recency_weight:
             score += params.recency_weight * unit * _recency(c.row["published"], as_of, params.recency_days)
         if phrases:
@@ -166,6 +200,17 @@ def rank(
         out.append(Ranked(c.chunk_id, score))
     out.sort(key=lambda r: -r.score)
     return out
+
+
+def _rrf_base(c: Candidate, params: SearchParams) -> float:
+    score = 0.0
+    if c.dense_rank:
+        score += params.dense_weight / (params.rrf_k + c.dense_rank)
+    if c.lexical_rank:
+        score += params.lexical_weight / (params.rrf_k + c.lexical_rank)
+    if c.prf_rank and params.prf_weight:
+        score += params.prf_weight / (params.rrf_k + c.prf_rank)
+    return score
 
 
 def hybrid(
@@ -180,10 +225,10 @@ def hybrid(
 ) -> list[Hit]:
     """Top ``k`` passages. ``mode`` is "hybrid", "dense" or "lexical" (the last two rank by
     one side alone, for benchmarks and diagnosis)."""
-    candidates = gather(store, query, query_vector, filters, mode, params.candidates)
+    candidates = gather(store, query, query_vector, filters, mode, params.candidates, bool(params.prf_weight))
     if mode == "hybrid":
         ranked = rank(candidates, query, as_of, params)
     else:
         key = (lambda c: c.dense_rank) if mode == "dense" else (lambda c: c.lexical_rank)
         ranked = [Ranked(c.chunk_id, 1.0 / key(c)) for c in sorted(candidates, key=key)]
-    return to_hits(store, ranked, k)
+    return to_hits(store, ranked, k, params.max_per_article)
