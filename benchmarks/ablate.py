@@ -72,6 +72,7 @@ def parse_args(argv=None):
     p.add_argument("--dataset", type=Path, default=DEFAULT_DATASET)
     p.add_argument("--answers", action="store_true", help="also measure answers and abstention features")
     p.add_argument("--abstain", type=int, default=50)
+    p.add_argument("--answers-only", action="store_true", help="skip the retrieval variants")
     return p.parse_args(argv)
 
 
@@ -105,7 +106,7 @@ def main(argv=None) -> int:
     print(f"gathered candidates for {len(sample)} questions in {time.perf_counter() - started:.1f}s\n")
 
     print("| variant | @120 | @300 | @600 | url@5 |\n|---|---:|---:|---:|---:|")
-    for name, params in VARIANTS.items():
+    for name, params in ({} if args.answers_only else VARIANTS).items():
         scores = {120: 0, 300: 0, 600: 0, "url": 0}
         for q, pool in zip(sample, pools):
             ranked = rank(pool, q["question"], parse_date(q["date"]), params)
@@ -117,14 +118,14 @@ def main(argv=None) -> int:
         n = len(sample)
         print(f"| {name} | {scores[120]/n:.3f} | {scores[300]/n:.3f} | {scores[600]/n:.3f} | {scores['url']/n:.3f} |")
 
-    for mode in ("dense", "lexical"):
+    for mode in () if args.answers_only else ("dense", "lexical"):
         hits_ok = 0
         for q, v in zip(sample, vectors):
             hits = engine.search(q["question"], k=20, mode=mode)
             hits_ok += answer_in_budget([h.text for h in hits], q["answer"], 600)
         print(f"| {mode} only | | | {hits_ok/len(sample):.3f} | |")
 
-    if args.answers:
+    if args.answers or args.answers_only:
         pool = unanswerable_pool(questions, sample, hashes, set(urls))
         chosen = random.Random(args.seed).sample(pool, min(args.abstain, len(pool)))
         answer_variants(engine, sample, chosen)
@@ -136,6 +137,9 @@ def main(argv=None) -> int:
 
 ANSWER_VARIANTS: dict[str, AnswerParams] = {
     "default": DEFAULT_ANSWER,
+    "no coverage abstention": replace(DEFAULT_ANSWER, abstain_coverage=0.0),
+    "coverage 0.45": replace(DEFAULT_ANSWER, abstain_coverage=0.45),
+    "coverage 0.55": replace(DEFAULT_ANSWER, abstain_coverage=0.55),
     "follow 0.7": replace(DEFAULT_ANSWER, follow_ratio=0.7),
     "follow 0 (fill 80 words)": replace(DEFAULT_ANSWER, follow_ratio=0.0),
     "answer type 0.1": replace(DEFAULT_ANSWER, answer_type_weight=0.1),
@@ -144,6 +148,13 @@ ANSWER_VARIANTS: dict[str, AnswerParams] = {
     "passages 2": replace(DEFAULT_ANSWER, passages=2),
     "passages 6": replace(DEFAULT_ANSWER, passages=6),
     "type 0.1 + follow 0.7": replace(DEFAULT_ANSWER, answer_type_weight=0.1, follow_ratio=0.7),
+    "1 per passage + follow 0": replace(DEFAULT_ANSWER, per_passage=1, follow_ratio=0.0),
+    "1 per passage + follow 0.7": replace(DEFAULT_ANSWER, per_passage=1, follow_ratio=0.7),
+    "1/passage, follow 0, type 0.1": replace(DEFAULT_ANSWER, per_passage=1, follow_ratio=0.0, answer_type_weight=0.1),
+    "1/passage, follow 0, type 0.2": replace(DEFAULT_ANSWER, per_passage=1, follow_ratio=0.0, answer_type_weight=0.2),
+    "follow 0, type 0.2": replace(DEFAULT_ANSWER, follow_ratio=0.0, answer_type_weight=0.2),
+    "rank weight 0.3": replace(DEFAULT_ANSWER, rank_weight=0.3),
+    "rank 0.3, follow 0, type 0.2": replace(DEFAULT_ANSWER, rank_weight=0.3, follow_ratio=0.0, answer_type_weight=0.2),
 }
 
 
@@ -162,16 +173,17 @@ def answer_variants(engine, sample, unanswerable) -> None:
         return __import__("numpy").stack([memo[t] for t in texts])
 
     hits = {id(q): engine.search(q["question"], k=8, as_of=parse_date(q["date"])) for q in sample + unanswerable}
+    idf = engine._idf()
     print("\n| answer variant | contains answer | abstained (answerable) | abstained (unanswerable) |")
     print("|---|---:|---:|---:|")
     for name, params in ANSWER_VARIANTS.items():
         ok = abst = un = 0
         for q in sample:
-            answer = compose(q["question"], hits[id(q)], embed, engine.store.article, params)
+            answer = compose(q["question"], hits[id(q)], embed, engine.store.article, params, idf)
             ok += (not answer.abstained) and contains_answer(" ".join(s.text for s in answer.sentences), q["answer"])
             abst += answer.abstained
         for q in unanswerable:
-            un += compose(q["question"], hits[id(q)], embed, engine.store.article, params).abstained
+            un += compose(q["question"], hits[id(q)], embed, engine.store.article, params, idf).abstained
         print(f"| {name} | {ok/len(sample):.3f} | {abst/len(sample):.3f} | {un/max(1, len(unanswerable)):.3f} |")
 
 

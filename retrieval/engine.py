@@ -8,6 +8,7 @@ serialised. The embedding model loads on first use, not on open.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Sequence
@@ -137,7 +138,18 @@ class Engine:
         """An extractive answer with numbered citations (or an abstention)."""
         query = " ".join(query.split())
         hits = self.search(query, k=k, filters=filters, as_of=as_of)
-        return compose(query, hits, self._embed, self.store.article)
+        return compose(query, hits, self._embed, self.store.article, idf=self._idf())
+
+    def _idf(self):
+        """Inverse document frequency over chunks (None for a term no chunk has)."""
+        store = self.store
+        chunks = store.counts()[1]
+
+        def idf(term: str) -> float | None:
+            df = store.document_frequency(term)
+            return math.log((chunks + 1) / df) if df else None
+
+        return idf
 
     def check(self, answer: Answer) -> list[str]:
         """Citation problems of an answer (empty list when every quote is verbatim)."""

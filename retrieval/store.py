@@ -291,6 +291,16 @@ class Store:
             rows = self._conn.execute(sql, [match, *params, k]).fetchall()
         return [(int(r[0]), float(r[1])) for r in rows]
 
+    def document_frequency(self, term: str) -> int:
+        """Chunks whose text or title holds ``term`` (after the FTS5 tokenizer's stemming)."""
+        term = term.replace('"', "")
+        if not term:
+            return 0
+        with self._lock:
+            return self._conn.execute(
+                "SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?", (f'"{term}"',)
+            ).fetchone()[0]
+
     def filtered_ids(self, filters: Filters) -> np.ndarray:
         where, params = self._filter_sql(filters)
         with self._lock:
