@@ -1,5 +1,7 @@
 """Update handlers: parse → call the engine off the event loop → render → send.
 
+Questions are asked "as of" today, so the engine prefers this week's news.
+
 Each handler is a few lines; rendering lives in :mod:`bot.render`, sending in
 :mod:`bot.replies`, access rules in :mod:`bot.access`. Engine calls block (embedding, FAISS,
 SQLite), so they always go through ``asyncio.to_thread``. Engine errors are translated into
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import date
 
 from telegram import (
     InlineKeyboardMarkup,
@@ -65,7 +68,7 @@ async def answer_question(message: Message, context: Context, question: str) -> 
     """Answer ``question`` with quoted sentences, sources and passage buttons."""
     state = get_state(context)
     async with typing(message):
-        answer = await asyncio.to_thread(state.engine.ask, clip_question(question))
+        answer = await asyncio.to_thread(state.engine.ask, clip_question(question), as_of=date.today())
     markup = None if answer.abstained else answer_keyboard(state.answers.put(answer), answer)
     await send_pages(message, render.answer_messages(answer), markup)
 
@@ -74,7 +77,9 @@ async def lookup_sources(message: Message, context: Context, text: str) -> None:
     """List the passages closest to a quoted message: where might this claim come from?"""
     state = get_state(context)
     async with typing(message):
-        hits = await asyncio.to_thread(state.engine.search, clip_question(text), k=SEARCH_K)
+        hits = await asyncio.to_thread(
+            state.engine.search, clip_question(text), k=SEARCH_K, as_of=date.today()
+        )
     if not hits:
         await send_pages(message, ["I found no article that this message could come from."])
         return
@@ -124,7 +129,7 @@ async def search(update: Update, context: Context) -> None:
         return
     async with typing(message):
         hits = await asyncio.to_thread(get_state(context).engine.search,
-                                       clip_question(question), k=SEARCH_K)
+                                       clip_question(question), k=SEARCH_K, as_of=date.today())
     pages = render.hits_messages(hits, f"Passages for: {question}") if hits else [
         "No passages match that question."]
     await send_pages(message, pages)
@@ -216,7 +221,7 @@ async def on_inline(update: Update, context: Context) -> None:
         results = [_inline_help(context.bot.username)]
     else:
         hits = await asyncio.to_thread(get_state(context).engine.search, clip_question(text),
-                                       k=INLINE_K)
+                                       k=INLINE_K, as_of=date.today())
         results = [
             InlineQueryResultArticle(
                 id=str(hit.chunk_id),
