@@ -73,6 +73,7 @@ def parse_args(argv=None):
     p.add_argument("--answers", action="store_true", help="also measure answers and abstention features")
     p.add_argument("--abstain", type=int, default=50)
     p.add_argument("--answers-only", action="store_true", help="skip the retrieval variants")
+    p.add_argument("--index-dir", type=Path, default=None, help="index folder (default .bench/rtqa-N-SEED)")
     return p.parse_args(argv)
 
 
@@ -81,7 +82,7 @@ def main(argv=None) -> int:
     if not (args.dataset / "questions.jsonl").exists():
         print(f"rtqa dataset not found at {args.dataset}; nothing to do.")
         return 0
-    index = ROOT / ".bench" / f"rtqa-{args.n}-{args.seed}"
+    index = args.index_dir or ROOT / ".bench" / f"rtqa-{args.n}-{args.seed}"
     if not (index / "index.sqlite").exists():
         print(f"no index at {index}: run benchmarks/bench_rtqa.py --n {args.n} --seed {args.seed} first")
         return 1

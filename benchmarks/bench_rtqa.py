@@ -183,10 +183,10 @@ def throughput(engine, settings: Settings, report, sample_size: int, seed: int) 
                      convert_to_numpy=True, show_progress_bar=False)
 
     def through_engine() -> None:  # one call, as the ingest embeds one flush
-        engine.embedder.embed(texts)
+        engine.bulk_embedder.embed(texts)
 
     model.encode(texts[:16], batch_size=settings.batch_size, show_progress_bar=False)  # warm-up
-    engine.embedder.embed(texts[:16])
+    engine.bulk_embedder.embed(texts[:16])
     best = {"raw": 0.0, "engine": 0.0}
     for _ in range(ROUNDS):
         for name, fn in (("raw", raw), ("engine", through_engine)):
@@ -199,7 +199,7 @@ def throughput(engine, settings: Settings, report, sample_size: int, seed: int) 
         "batch_size": settings.batch_size,
         "raw_encode_chunks_per_s": round(best["raw"], 1),
         "engine_embed_chunks_per_s": round(best["engine"], 1),
-        "engine_embedder": type(engine.embedder).__name__,
+        "engine_embedder": type(engine.bulk_embedder).__name__,
         "load_average_after": round(os.getloadavg()[0], 2),
         "ingest_chunks_per_s": None,
         "ingest_how": "index reused: no ingest this run",

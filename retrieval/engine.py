@@ -39,6 +39,7 @@ class Engine:
         self.settings = settings
         self._store = store
         self._embedder = embedder
+        self._bulk_embedder = embedder
         self._reranker: CrossEncoderReranker | None = None
         self._embedder_lock = threading.Lock()
         self._ingest_lock = threading.Lock()
@@ -94,6 +95,18 @@ class Engine:
                 s = self.settings
                 self._embedder = load_embedder(s.model, s.device, s.batch_size, s.backend, s.cache_dir)
             return self._embedder
+
+    @property
+    def bulk_embedder(self) -> Embedder:
+        """The embedder for ingest. With the ``auto`` backend that is torch: onnxruntime starts
+        in 0.5 s and answers one question ~2.5x faster, but embeds batches of long chunks ~1.8x
+        slower on a 2-core CPU (docs/BENCHMARKS.md). Both give the same vectors."""
+        with self._embedder_lock:
+            if self._bulk_embedder is None:
+                s = self.settings
+                backend = "torch" if s.backend == "auto" else s.backend
+                self._bulk_embedder = load_embedder(s.model, s.device, s.batch_size, backend, s.cache_dir)
+            return self._bulk_embedder
 
     @property
     def reranker(self) -> CrossEncoderReranker | None:
@@ -225,7 +238,7 @@ class Engine:
         texts = [embedding_text(p[0].title, c.text) for p in pending for c in p[1]]
         # One call per flush: sentence-transformers sorts a call's texts by length, so batches
         # of similar length waste less padding than small separate calls would.
-        vectors = self.embedder.embed(texts)
+        vectors = self.bulk_embedder.embed(texts)
         bar.update(len(texts))
         offset = 0
         with writer.batch() as batch:
@@ -239,7 +252,7 @@ class Engine:
 
     def _ensure_store(self) -> Store:
         if self._store is None:
-            embedder = self.embedder
+            embedder = self.bulk_embedder
             self._store = Store.create(
                 self.settings.index,
                 model=embedder.name,
