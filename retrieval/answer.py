@@ -58,6 +58,8 @@ class AnswerParams:
     #: Bonus for a sentence that holds what the question asks for and does not already say:
     #: a number for "how many/old/much", a name for "who/which".
     answer_type_weight: float = 0.2
+    #: Bonus w / (1 + i) for the i-th sentence of its passage: news puts the facts first.
+    position_weight: float = 0.0
     #: At most this many sentences from one passage (0 = no cap): spreading the answer over
     #: passages hedges against the top passage being the wrong one.
     per_passage: int = 0
@@ -97,6 +99,7 @@ class _Candidate:
     end: int
     text: str
     score: float = 0.0
+    position: int = 0  # index of the sentence in its passage
 
     @property
     def published(self) -> date | None:
@@ -127,13 +130,13 @@ def compose(
 def _passage_sentences(hits: list[Hit]) -> list[_Candidate]:
     out = []
     for hit in hits:
-        for span in split_sentences(hit.text):
+        for position, span in enumerate(split_sentences(hit.text)):
             if len(span.text.split()) < 4:
                 continue  # headlines, datelines, fragments
             if span.text.rstrip("”’\"' )").endswith("?"):
                 continue  # a question in the text restates the question; it answers nothing
             out.append(
-                _Candidate(None, hit, hit.start + span.start, hit.start + span.end, span.text)
+                _Candidate(None, hit, hit.start + span.start, hit.start + span.end, span.text, position=position)
             )
     return out
 
@@ -162,6 +165,7 @@ def _score_sentences(
         c.score = float(cos) + params.overlap_weight * overlap + params.rank_weight / math.sqrt(c.hit.rank)
         if params.answer_type_weight and answer_type_match(query, c.text):
             c.score += params.answer_type_weight
+        c.score += params.position_weight / (1 + c.position)
         best_cos = max(best_cos, float(cos))
         best_overlap = max(best_overlap, overlap)
     passages = " ".join(h.title + " " + h.text for h in {c.hit.chunk_id: c.hit for c in candidates}.values())
