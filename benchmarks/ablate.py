@@ -20,15 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_rtqa import (  # noqa: E402
-    DEFAULT_DATASET,
-    ROOT,
-    load_articles,
-    load_questions,
-    stored_hashes,
-    unanswerable_pool,
-    with_twins,
-)
+from bench_rtqa import DEFAULT_DATASET, ROOT, load_sample, unanswerable_pool  # noqa: E402
 
 from dataclasses import replace  # noqa: E402
 
@@ -86,16 +78,7 @@ def main(argv=None) -> int:
     if not (index / "index.sqlite").exists():
         print(f"no index at {index}: run benchmarks/bench_rtqa.py --n {args.n} --seed {args.seed} first")
         return 1
-    questions = load_questions(args.dataset / "questions.jsonl")
-    articles = load_articles(args.dataset / "articles.jsonl.gz")
-    sample = random.Random(args.seed).sample(questions, min(args.n, len(questions)))
-    urls = sorted({u for q in sample for u in q["search_results"]})
-    hashes = stored_hashes(articles)
-    by_hash: dict[str, set[str]] = {}
-    for u in urls:
-        by_hash.setdefault(hashes[u], set()).add(u)
-    twins = {u: g for g in by_hash.values() for u in g}
-    sample = [with_twins(q, twins) for q in sample]
+    questions, _, sample, urls, hashes = load_sample(args.dataset, args.n, args.seed)
 
     from retrieval.engine import Engine
 

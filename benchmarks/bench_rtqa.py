@@ -115,6 +115,22 @@ def unanswerable_pool(questions: list[dict], sample: list[dict], hashes: dict[st
     return pool
 
 
+def load_sample(dataset: Path, n: int, seed: int):
+    """(all questions, all articles, the seeded sample, its corpus URLs, URL → content hash).
+
+    The sample's ``answer_in`` lists are extended by identical copies of their articles."""
+    questions = load_questions(dataset / "questions.jsonl")
+    articles = load_articles(dataset / "articles.jsonl.gz")
+    sample = random.Random(seed).sample(questions, min(n, len(questions)))
+    urls = sorted({u for q in sample for u in q["search_results"]})
+    hashes = stored_hashes(articles)
+    by_hash: dict[str, set[str]] = {}
+    for u in urls:
+        by_hash.setdefault(hashes[u], set()).add(u)
+    twins = {u: group for group in by_hash.values() for u in group}
+    return questions, articles, [with_twins(q, twins) for q in sample], urls, hashes
+
+
 def with_twins(q: dict, twins: dict[str, set[str]]) -> dict:
     """``answer_in`` extended by identical copies of its articles, which the engine keeps once."""
     urls = set(q["answer_in"])
@@ -274,18 +290,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     started = time.perf_counter()
     commit, today = git_state(), date.today().isoformat()
-    questions = load_questions(questions_file)
-    articles = load_articles(articles_file)
-    sample = random.Random(args.seed).sample(questions, min(args.n, len(questions)))
-    urls = sorted({u for q in sample for u in q["search_results"]})
+    questions, articles, sample, urls, hashes = load_sample(args.dataset, args.n, args.seed)
     corpus = set(urls)
-
-    hashes = stored_hashes(articles)
-    by_hash: dict[str, set[str]] = {}
-    for u in urls:
-        by_hash.setdefault(hashes[u], set()).add(u)
-    twins = {u: group for group in by_hash.values() for u in group}
-    sample = [with_twins(q, twins) for q in sample]
 
     from retrieval.engine import Engine
 
