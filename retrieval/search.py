@@ -3,7 +3,10 @@
 Fusion is reciprocal rank fusion: ``score(d) = Σ w_i / (RRF_K + rank_i(d))``. RRF needs no
 score calibration between a cosine and a BM25 score, which live on different scales. RRF_K = 60
 is the constant of Cormack et al. (2009); it flattens the head of each list so that one
-system's first place cannot outvote agreement between the two.
+system's first place cannot outvote agreement between the two. On top of it: a recency bonus
+relative to the question's as-of date, and at most two passages per article ahead of the rest.
+``gather`` (I/O) and ``rank`` (pure) are separate so benchmarks can re-rank the same
+candidates under other :class:`SearchParams`.
 """
 
 from __future__ import annotations
@@ -29,15 +32,6 @@ CANDIDATES = 100
 class Ranked:
     chunk_id: int
     score: float
-
-
-def rrf(lists: Sequence[Sequence[tuple[int, float]]], weights: Sequence[float]) -> list[Ranked]:
-    """Reciprocal rank fusion of ranked (id, score) lists."""
-    fused: dict[int, float] = {}
-    for ranked, weight in zip(lists, weights):
-        for rank, (chunk_id, _) in enumerate(ranked, 1):
-            fused[chunk_id] = fused.get(chunk_id, 0.0) + weight / (RRF_K + rank)
-    return [Ranked(i, s) for i, s in sorted(fused.items(), key=lambda kv: -kv[1])]
 
 
 def _normalised(text: str) -> str:

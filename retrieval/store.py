@@ -251,14 +251,6 @@ class Store:
                 "published", "ordinal")
         return {r[0]: dict(zip(keys, r)) for r in rows}
 
-    def neighbour_chunks(self, article_id: str, ordinal: int) -> list[tuple[int, str]]:
-        with self._lock:
-            return self._conn.execute(
-                "SELECT ordinal, text FROM chunks WHERE article_id=? AND ordinal BETWEEN ? AND ?"
-                " ORDER BY ordinal",
-                (article_id, ordinal - 1, ordinal + 1),
-            ).fetchall()
-
     # ------------------------------------------------------------------ search
 
     def _filter_sql(self, filters: Filters | None) -> tuple[str, list[Any]]:
