@@ -41,7 +41,7 @@ class Engine:
         self._embedder = embedder
         self._bulk_embedder = embedder
         self._reranker: CrossEncoderReranker | None = None
-        self._embedder_lock = threading.Lock()
+        self._load_locks = {name: threading.Lock() for name in ("_embedder", "_bulk_embedder", "_reranker")}
         self._ingest_lock = threading.Lock()
         self._fetcher = Fetcher(settings.fetch_timeout, settings.fetch_max_bytes, settings.user_agent)
 
@@ -90,30 +90,31 @@ class Engine:
 
     @property
     def embedder(self) -> Embedder:
-        with self._embedder_lock:
-            if self._embedder is None:
-                s = self.settings
-                self._embedder = load_embedder(s.model, s.device, s.batch_size, s.backend, s.cache_dir)
-            return self._embedder
+        """The embedder for questions, loaded on first use."""
+        return self._embedder or self._load("_embedder", self.settings.backend)
 
     @property
     def bulk_embedder(self) -> Embedder:
         """The embedder for ingest. With the ``auto`` backend that is torch: onnxruntime starts
         in 0.5 s and answers one question ~2.5x faster, but embeds batches of long chunks ~1.8x
         slower on a 2-core CPU (docs/BENCHMARKS.md). Both give the same vectors."""
-        with self._embedder_lock:
-            if self._bulk_embedder is None:
+        backend = "torch" if self.settings.backend == "auto" else self.settings.backend
+        return self._bulk_embedder or self._load("_bulk_embedder", backend)
+
+    def _load(self, attribute: str, backend: str) -> Embedder:
+        # One lock per model, so loading the ingest model (seconds) never holds up questions.
+        with self._load_locks[attribute]:
+            if getattr(self, attribute) is None:
                 s = self.settings
-                backend = "torch" if s.backend == "auto" else s.backend
-                self._bulk_embedder = load_embedder(s.model, s.device, s.batch_size, backend, s.cache_dir)
-            return self._bulk_embedder
+                setattr(self, attribute, load_embedder(s.model, s.device, s.batch_size, backend, s.cache_dir))
+            return getattr(self, attribute)
 
     @property
     def reranker(self) -> CrossEncoderReranker | None:
         """The optional cross-encoder (``RETRIEVER_RERANKER``), loaded on first use."""
         if not self.settings.reranker:
             return None
-        with self._embedder_lock:
+        with self._load_locks["_reranker"]:
             if self._reranker is None:
                 self._reranker = CrossEncoderReranker(self.settings.reranker, self.settings.device)
             return self._reranker
