@@ -371,7 +371,7 @@ class Store:
         except (OSError, json.JSONDecodeError):
             return {}
 
-    def _write_manifest(self) -> None:
+    def _write_manifest(self, vectors_generation: int | None = None) -> None:
         articles, chunks = self.counts()
         manifest = {
             "format_version": FORMAT_VERSION,
@@ -380,16 +380,20 @@ class Store:
             "chunking": self.meta.get("chunking"),
             "counts": {"articles": articles, "chunks": chunks},
             "generation": self.generation(),
-            "vectors_generation": self._vectors_generation,
+            "vectors_generation": self._vectors_generation if vectors_generation is None else vectors_generation,
             "last_ingest": self.last_ingest(),
         }
         _atomic_write(self.path / MANIFEST_FILE, json.dumps(manifest, indent=2).encode())
 
     def _save_vectors(self) -> None:
+        """Write the FAISS file and the manifest. Only the in-memory copy happens under the
+        lock: searches wait for a memcpy, not for the disk."""
         faiss = _faiss()
-        tmp = self.path / (VECTORS_FILE + ".tmp")
-        faiss.write_index(self._vectors, str(tmp))
-        os.replace(tmp, self.path / VECTORS_FILE)
+        with self._lock:
+            data = faiss.serialize_index(self._vectors)
+            generation = self._vectors_generation
+        _atomic_write(self.path / VECTORS_FILE, data.tobytes())
+        self._write_manifest(generation)
 
     # ------------------------------------------------------------------ writing
 
@@ -405,9 +409,7 @@ class Store:
                 yield writer
             finally:
                 if writer.committed:
-                    with self._lock:
-                        self._save_vectors()
-                        self._write_manifest()
+                    self._save_vectors()
         finally:
             _release_lock(lock)
 
