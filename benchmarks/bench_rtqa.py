@@ -41,7 +41,7 @@ from retrieval import Settings
 from retrieval.chunking import embedding_text
 from retrieval.errors import IngestError
 from retrieval.evaluate import Question, evaluate, format_table, normalise, summary
-from retrieval.sources import make_article
+from retrieval.sources import article_from_row
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATASET = ROOT.parent / "shared" / "datasets" / "rtqa"
@@ -89,7 +89,7 @@ def stored_hashes(articles: dict[str, dict]) -> dict[str, str]:
     out = {}
     for url, row in articles.items():
         try:
-            article = make_article(text=row.get("text", ""), title=row.get("title"), url=url, origin=url)
+            article = article_from_row(row, url)
         except IngestError:  # no text: the engine would refuse it too
             out[url] = "unreadable:" + url
             continue

@@ -173,6 +173,19 @@ def read_html(html: str | bytes, origin: str, url: str | None = None) -> Article
     )
 
 
+def article_from_row(row: dict[str, Any], origin: str) -> Article:
+    """One JSONL object (url, title, text, source, published, authors) → Article."""
+    return make_article(
+        text=row.get("text", ""),
+        title=row.get("title"),
+        url=row.get("url"),
+        source=row.get("source"),
+        published=row.get("published"),
+        authors=row.get("authors"),
+        origin=origin,
+    )
+
+
 def read_jsonl(lines: Iterator[str], origin: str) -> Iterator[Item]:
     """One article per line; a bad line is reported as ``FILE:LINE`` and skipped."""
     for number, line in enumerate(lines, 1):
@@ -183,15 +196,7 @@ def read_jsonl(lines: Iterator[str], origin: str) -> Iterator[Item]:
             row = json.loads(line)
             if not isinstance(row, dict):
                 raise IngestError(where, "line is not a JSON object")
-            yield make_article(
-                text=row.get("text", ""),
-                title=row.get("title"),
-                url=row.get("url"),
-                source=row.get("source"),
-                published=row.get("published"),
-                authors=row.get("authors"),
-                origin=where,
-            )
+            yield article_from_row(row, where)
         except json.JSONDecodeError as exc:
             yield ItemResult(where, "failed", f"invalid JSON ({exc.msg})")
         except IngestError as exc:

@@ -32,7 +32,7 @@ from retrieval.answer import check_citations, compose
 from retrieval.attribution import attribute, is_speaker, parse_speaker_question
 from retrieval.embeddings import HashEmbedder
 from retrieval.sentences import split_sentences
-from retrieval.sources import make_article
+from retrieval.sources import article_from_row
 from retrieval.types import Article, Hit
 
 DATASET = Path(__file__).resolve().parents[2] / "shared/datasets/rtqa/articles.jsonl.gz"
@@ -65,15 +65,7 @@ def articles() -> dict[str, Article]:
                 continue  # cheap pre-filter: most lines are not wanted
             row = json.loads(line)
             if row.get("url") in wanted:
-                found[row["url"]] = make_article(
-                    text=row.get("text", ""),
-                    title=row.get("title"),
-                    url=row.get("url"),
-                    source=row.get("source"),
-                    published=row.get("published"),
-                    authors=row.get("authors"),
-                    origin=f"{DATASET.name}:{number}",
-                )
+                found[row["url"]] = article_from_row(row, f"{DATASET.name}:{number}")
             if len(found) == len(wanted):
                 break
     missing = sorted(wanted - found.keys())
