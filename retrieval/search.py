@@ -38,11 +38,19 @@ def _normalised(text: str) -> str:
     return re.sub(r"\W+", " ", text.lower()).strip()
 
 
-def to_hits(store: Store, ranked: Sequence[Ranked], k: int, max_per_article: int = 0) -> list[Hit]:
+def to_hits(
+    store: Store,
+    ranked: Sequence[Ranked],
+    k: int,
+    max_per_article: int = 0,
+    rows: dict[int, dict] | None = None,
+) -> list[Hit]:
     """Materialise the top ``k`` ranked chunks as hits, collapsing identical passages
     (syndicated copies of the same story). Passages beyond ``max_per_article`` of one article
-    are moved behind the others, not dropped: a one-article corpus still fills ``k``."""
-    rows = store.chunk_rows([r.chunk_id for r in ranked[: k * 4]])
+    are moved behind the others, not dropped: a one-article corpus still fills ``k``.
+    ``rows`` (chunk id → stored fields) saves reading them again when the caller has them."""
+    if rows is None:
+        rows = store.chunk_rows([r.chunk_id for r in ranked[: k * 4]])
     kept: list[tuple[Ranked, dict]] = []
     deferred: list[tuple[Ranked, dict]] = []
     seen: set[str] = set()
@@ -225,4 +233,5 @@ def hybrid(
     else:
         key = (lambda c: c.dense_rank) if mode == "dense" else (lambda c: c.lexical_rank)
         ranked = [Ranked(c.chunk_id, 1.0 / key(c)) for c in sorted(candidates, key=key)]
-    return to_hits(store, ranked, k, params.max_per_article)
+    rows = {c.chunk_id: c.row for c in candidates}  # gather already read them
+    return to_hits(store, ranked, k, params.max_per_article, rows)
