@@ -123,17 +123,10 @@ ANSWER_VARIANTS: dict[str, AnswerParams] = {
     "default": DEFAULT_ANSWER,
     "no coverage abstention": replace(DEFAULT_ANSWER, abstain_coverage=0.0),
     "coverage 0.5": replace(DEFAULT_ANSWER, abstain_coverage=0.5),
-    "follow 0.85 (was default)": replace(DEFAULT_ANSWER, follow_ratio=0.85),
-    "no answer type": replace(DEFAULT_ANSWER, answer_type_weight=0.0),
-    "answer type 0.3": replace(DEFAULT_ANSWER, answer_type_weight=0.3),
-    "position 0.05": replace(DEFAULT_ANSWER, position_weight=0.05),
-    "position 0.1": replace(DEFAULT_ANSWER, position_weight=0.1),
-    "position 0.2": replace(DEFAULT_ANSWER, position_weight=0.2),
-    "rank 0.3": replace(DEFAULT_ANSWER, rank_weight=0.3),
-    "rank 0.3 + position 0.1": replace(DEFAULT_ANSWER, rank_weight=0.3, position_weight=0.1),
     "1 per passage": replace(DEFAULT_ANSWER, per_passage=1),
     "passages 2": replace(DEFAULT_ANSWER, passages=2),
     "passages 3": replace(DEFAULT_ANSWER, passages=3),
+    "passages 6": replace(DEFAULT_ANSWER, passages=6),
 }
 
 
@@ -151,18 +144,19 @@ def answer_variants(engine, sample, unanswerable) -> None:
                 memo[t] = v
         return __import__("numpy").stack([memo[t] for t in texts])
 
-    hits = {id(q): engine.search(q["question"], k=8, as_of=parse_date(q["date"])) for q in sample + unanswerable}
+    as_of = {id(q): parse_date(q["date"]) for q in sample + unanswerable}
+    hits = {id(q): engine.search(q["question"], k=8, as_of=as_of[id(q)]) for q in sample + unanswerable}
     idf = engine._idf()
     print("\n| answer variant | contains answer | abstained (answerable) | abstained (unanswerable) |")
     print("|---|---:|---:|---:|")
     for name, params in ANSWER_VARIANTS.items():
         ok = abst = un = 0
         for q in sample:
-            answer = compose(q["question"], hits[id(q)], embed, engine.store.article, params, idf)
+            answer = compose(q["question"], hits[id(q)], embed, engine.store.article, params, idf, as_of[id(q)])
             ok += (not answer.abstained) and contains_answer(" ".join(s.text for s in answer.sentences), q["answer"])
             abst += answer.abstained
         for q in unanswerable:
-            un += compose(q["question"], hits[id(q)], embed, engine.store.article, params, idf).abstained
+            un += compose(q["question"], hits[id(q)], embed, engine.store.article, params, idf, as_of[id(q)]).abstained
         print(f"| {name} | {ok/len(sample):.3f} | {abst/len(sample):.3f} | {un/max(1, len(unanswerable)):.3f} |")
 
 

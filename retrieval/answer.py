@@ -16,6 +16,7 @@ from datetime import date
 import numpy as np
 
 from retrieval.attribution import SpeakerQuestion, attribute, is_speaker, parse_speaker_question
+from retrieval.learned import load_scorer
 from retrieval.lexical import STOPWORDS, names, terms
 from retrieval.sentences import split_sentences
 from retrieval.types import Answer, AnswerSentence, Article, Citation, Hit
@@ -41,10 +42,12 @@ ABSTAIN_OVERLAP = 0.5
 #: missing from the corpus and 3% of answerable ones (0.5: 54% and 5.5%; docs/BENCHMARKS.md).
 ABSTAIN_COVERAGE = 0.45
 COVERAGE_PASSAGES = 5
-#: A second or third sentence joins the answer when its score is at least this share of the
-#: best one's. 0 (fill the word budget with the next best sentences) measured best on rtqa dev:
-#: a second and third sentence hedge against the first being the wrong one.
-FOLLOW_RATIO = 0.0
+#: Sentence scorer shipped in retrieval/data/ (benchmarks/train_scorers.py fits it).
+SENTENCE_SCORER = "sentence_scorer"
+#: A passage published this many days before the as-of date (or up to FRESH_AFTER after it,
+#: time zones and updates) is "this week's news".
+FRESH_DAYS = 7
+FRESH_AFTER = 3
 
 
 @dataclass(frozen=True)
@@ -52,20 +55,13 @@ class AnswerParams:
     """Knobs of sentence selection, defaults as supported by the benchmark (docs/BENCHMARKS.md)."""
 
     passages: int = ANSWER_PASSAGES
-    follow_ratio: float = FOLLOW_RATIO
-    overlap_weight: float = 0.3
-    rank_weight: float = 0.1
-    #: Bonus for a sentence that holds what the question asks for and does not already say:
-    #: a number for "how many/old/much", a name for "who/which".
-    answer_type_weight: float = 0.2
-    #: Bonus w / (1 + i) for the i-th sentence of its passage: news puts the facts first.
-    position_weight: float = 0.0
-    #: At most this many sentences from one passage (0 = no cap): spreading the answer over
-    #: passages hedges against the top passage being the wrong one.
+    #: At most this many sentences from one passage (0 = no cap).
     per_passage: int = 0
     abstain_coverage: float = ABSTAIN_COVERAGE
     abstain_cosine: float = ABSTAIN_COSINE
     abstain_overlap: float = ABSTAIN_OVERLAP
+    #: Scorer file under retrieval/data/ that weighs :data:`SENTENCE_FEATURES`.
+    scorer: str = SENTENCE_SCORER
 
 
 DEFAULT_ANSWER = AnswerParams()
@@ -78,6 +74,7 @@ _NUMERIC_Q = re.compile(
 _ENTITY_Q = re.compile(r"\b(who|whom|whose|which|where)\b|\bwhat (is|was|are|were) the name\b", re.I)
 _NUMBER = re.compile(r"\d[\d,.]*")
 _CAPITALISED = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-zA-Z’'\-]+")
+_QUOTE_MARK = re.compile(r"[\"“”]")
 
 
 def answer_type_match(query: str, sentence: str) -> bool:
@@ -113,21 +110,23 @@ def compose(
     load_article: Callable[[str], Article | None],
     params: AnswerParams = DEFAULT_ANSWER,
     idf: IDF | None = None,
+    as_of: date | None = None,
 ) -> Answer:
     """Build the answer for ``query`` from ranked ``hits``. ``idf(term)`` (None for a term the
-    index has never seen) enables the coverage test for abstention."""
+    index has never seen) enables the coverage test for abstention; ``as_of`` (the day the
+    question is asked) lets this week's news weigh more."""
     if not hits:
         return _abstain(query, hits, "I found nothing about this in the indexed articles.")
     question = parse_speaker_question(query)
     if question:
         return _speaker_answer(query, question, hits, embed, load_article)
-    return _general_answer(query, hits, embed, params, idf)
+    return _general_answer(query, hits, embed, params, idf, as_of)
 
 
 # ---------------------------------------------------------------------------- general
 
 
-def _passage_sentences(hits: list[Hit]) -> list[_Candidate]:
+def passage_sentences(hits: list[Hit]) -> list[_Candidate]:
     out = []
     for hit in hits:
         for position, span in enumerate(split_sentences(hit.text)):
@@ -150,31 +149,81 @@ def _overlap(query_terms: list[str], text: str) -> float:
     return found / len(query_terms)
 
 
+#: What the sentence scorer weighs, in this order (retrieval/data/sentence_scorer.json).
+SENTENCE_FEATURES = (
+    "cosine",  # question vs sentence, same embedding model as search
+    "overlap",  # share of the question's content words in the sentence
+    "answer_type",  # a new number for how many/old/much, a new name for who/which
+    "passage_rank",  # 1 / sqrt(rank of its passage)
+    "position",  # 1 / (1 + index of the sentence in its passage)
+    "article_lead",  # the article's first sentence
+    "length",  # words / 60, capped at 1
+    "new_numbers",  # numbers the question lacks (numeric questions only), capped at 3
+    "new_names",  # capitalised words the question lacks (who/which questions only) / 5, capped
+    "new_words",  # share of the sentence's content words that are not in the question
+    "quotation",  # holds a quotation mark
+    "fresh",  # its article is this week's news relative to as_of
+)
+
+
+def sentence_features(
+    query: str, candidates: list[_Candidate], cosines: np.ndarray, as_of: date | None
+) -> np.ndarray:
+    """One row of :data:`SENTENCE_FEATURES` per candidate sentence. Pure."""
+    query_terms = terms(query)
+    query_words = {w.lower() for w in re.findall(r"\w+", query)}
+    query_numbers = set(_NUMBER.findall(query))
+    numeric = bool(_NUMERIC_Q.search(query))
+    entity = bool(_ENTITY_Q.search(query))
+    rows = []
+    for c, cos in zip(candidates, cosines):
+        content = terms(c.text)
+        new_names = [w for w in _CAPITALISED.findall(c.text) if w.lower() not in query_words]
+        new_numbers = [n for n in _NUMBER.findall(c.text) if n not in query_numbers]
+        rows.append((
+            float(cos),
+            _overlap(query_terms, c.text),
+            float(answer_type_match(query, c.text)),
+            1.0 / math.sqrt(c.hit.rank),
+            1.0 / (1 + c.position),
+            float(c.position == 0 and c.hit.start == 0),
+            min(len(c.text.split()), 60) / 60,
+            float(numeric) * min(len(new_numbers), 3),
+            float(entity) * min(len(new_names), 5) / 5,
+            sum(1 for t in content if t not in query_terms) / max(1, len(content)),
+            float(bool(_QUOTE_MARK.search(c.text))),
+            float(is_fresh(c.published, as_of)),
+        ))
+    return np.array(rows, dtype=np.float64).reshape(len(rows), len(SENTENCE_FEATURES))
+
+
+def is_fresh(published: date | None, as_of: date | None) -> bool:
+    if published is None or as_of is None:
+        return False
+    return -FRESH_AFTER <= (as_of - published).days <= FRESH_DAYS
+
+
 def _score_sentences(
-    query: str, candidates: list[_Candidate], embed: Embed, params: AnswerParams = DEFAULT_ANSWER
+    query: str,
+    candidates: list[_Candidate],
+    embed: Embed,
+    params: AnswerParams = DEFAULT_ANSWER,
+    as_of: date | None = None,
 ) -> dict[str, float]:
     """Score candidate sentences in place; return the abstention features of the question."""
     query_terms = terms(query)
     vectors = embed([query] + [c.text for c in candidates])
     cosines = vectors[1:] @ vectors[0]
-    best_cos = best_overlap = 0.0
-    for c, cos in zip(candidates, cosines):
-        overlap = _overlap(query_terms, c.text)
-        # Cosine carries meaning, overlap carries names and numbers; earlier passages are
-        # more likely to be on topic (1/sqrt(rank) decays gently).
-        c.score = float(cos) + params.overlap_weight * overlap + params.rank_weight / math.sqrt(c.hit.rank)
-        if params.answer_type_weight and answer_type_match(query, c.text):
-            c.score += params.answer_type_weight
-        c.score += params.position_weight / (1 + c.position)
-        best_cos = max(best_cos, float(cos))
-        best_overlap = max(best_overlap, overlap)
+    scorer = load_scorer(params.scorer, SENTENCE_FEATURES)
+    for c, score in zip(candidates, scorer.score(sentence_features(query, candidates, cosines, as_of))):
+        c.score = float(score)
     passages = " ".join(h.title + " " + h.text for h in {c.hit.chunk_id: c.hit for c in candidates}.values())
     found = set(terms(passages))
     question_names = [n for n in names(query)[1:] or names(query) if n.lower() not in STOPWORDS]
     name_terms = [t for n in question_names for t in terms(n)]
     return {
-        "best_cosine": best_cos,
-        "best_overlap": best_overlap,
+        "best_cosine": float(cosines.max()),
+        "best_overlap": max(_overlap(query_terms, c.text) for c in candidates),
         "term_coverage": sum(t in found for t in query_terms) / len(query_terms) if query_terms else 1.0,
         "name_coverage": sum(t in found for t in name_terms) / len(name_terms) if name_terms else 1.0,
     }
@@ -209,23 +258,25 @@ def idf_coverage(query: str, hits: list[Hit], idf: Callable[[str], float | None]
 
 def abstention_features(query: str, hits: list[Hit], embed: Embed) -> dict[str, float]:
     """The features :func:`should_abstain` decides on (for calibration scripts)."""
-    candidates = _passage_sentences(hits[:ANSWER_PASSAGES])
+    candidates = passage_sentences(hits[:ANSWER_PASSAGES])
     return _score_sentences(query, candidates, embed) if candidates else {}
 
 
 def _general_answer(
-    query: str, hits: list[Hit], embed: Embed, params: AnswerParams, idf: IDF | None
+    query: str, hits: list[Hit], embed: Embed, params: AnswerParams, idf: IDF | None, as_of: date | None
 ) -> Answer:
-    candidates = _passage_sentences(hits[: params.passages])
+    candidates = passage_sentences(hits[: params.passages])
     if not candidates:
         return _abstain(query, hits, "I found no passage that answers this.")
-    features = _score_sentences(query, candidates, embed, params)
+    features = _score_sentences(query, candidates, embed, params, as_of)
     if idf is not None:
         features["idf_coverage"] = idf_coverage(query, hits, idf)
     if should_abstain(features, params):
         return _abstain(query, hits, "I found no passage in the indexed articles that answers this.")
     ranked = sorted(candidates, key=lambda c: -c.score)
-    chosen = _select(ranked, MAX_ANSWER_WORDS, ranked[0].score * params.follow_ratio, params.per_passage)
+    # The next best sentences fill the word budget: a second and third sentence hedge against
+    # the first being the wrong one (measured better than stopping at one; docs/BENCHMARKS.md).
+    chosen = _select(ranked, MAX_ANSWER_WORDS, -math.inf, params.per_passage)
     return _build(query, chosen, hits)
 
 

@@ -152,7 +152,7 @@ class Engine:
         """An extractive answer with numbered citations (or an abstention)."""
         query = " ".join(query.split())
         hits = self.search(query, k=k, filters=filters, as_of=as_of)
-        return compose(query, hits, self._embed, self.store.article, idf=self._idf())
+        return compose(query, hits, self._embed, self.store.article, idf=self._idf(), as_of=as_of)
 
     def _idf(self):
         """Inverse document frequency over chunks (None for a term no chunk has)."""

@@ -1,13 +1,28 @@
-"""Pure pieces of answer selection: answer-type match, question sentences skipped, IDF coverage."""
+"""Pure pieces of answer selection: answer-type match, question sentences skipped, IDF coverage,
+the sentence features and the shipped scorer."""
 
 from __future__ import annotations
 
-from retrieval.answer import _passage_sentences, answer_type_match, idf_coverage
+from datetime import date
+
+import numpy as np
+import pytest
+
+from retrieval.answer import (
+    SENTENCE_FEATURES,
+    SENTENCE_SCORER,
+    answer_type_match,
+    idf_coverage,
+    passage_sentences,
+    sentence_features,
+)
+from retrieval.errors import RetrievalError
+from retrieval.learned import LinearScorer, load_scorer
 from retrieval.types import Hit
 
 
-def _hit(text: str, title: str = "Title", rank: int = 1) -> Hit:
-    return Hit(rank, 1.0, rank, f"a{rank}", text, title, None, None, None, 0, len(text))
+def _hit(text: str, title: str = "Title", rank: int = 1, published: date | None = None) -> Hit:
+    return Hit(rank, 1.0, rank, f"a{rank}", text, title, None, None, published, 0, len(text))
 
 
 def test_answer_type_match():
@@ -20,7 +35,7 @@ def test_answer_type_match():
 
 def test_question_sentences_are_not_answer_candidates():
     hit = _hit("What is the federal minimum wage? It is $7.25 per hour, unchanged since 2009.")
-    assert [c.text for c in _passage_sentences([hit])] == ["It is $7.25 per hour, unchanged since 2009."]
+    assert [c.text for c in passage_sentences([hit])] == ["It is $7.25 per hour, unchanged since 2009."]
 
 
 def test_idf_coverage_needs_the_rare_words_together():
@@ -31,3 +46,63 @@ def test_idf_coverage_needs_the_rare_words_together():
     assert idf_coverage(question, together, idf) == 1.0
     assert idf_coverage(question, apart, idf) == 5.0 / 12.0
     assert idf_coverage("completely unknown words", together, lambda t: None) == 1.0
+
+
+# ---------------------------------------------------------------------------- learned scorer
+
+
+def test_shipped_sentence_scorer_matches_the_features_the_code_computes():
+    scorer = load_scorer(SENTENCE_SCORER, SENTENCE_FEATURES)
+    assert scorer.features == SENTENCE_FEATURES
+    assert "trained_on" in scorer.about and "command" in scorer.about
+
+
+def test_a_scorer_trained_for_other_features_is_refused_with_the_file_named():
+    text = LinearScorer(("cosine", "overlap"), np.zeros(2), np.ones(2), np.ones(2)).to_json()
+    with pytest.raises(RetrievalError, match=r"scorer\.json: trained for features .* retrain"):
+        LinearScorer.from_json(text, SENTENCE_FEATURES, "scorer.json")
+    with pytest.raises(RetrievalError, match="not a scorer file"):
+        LinearScorer.from_json("{}", SENTENCE_FEATURES, "scorer.json")
+
+
+def test_scorer_round_trips_and_standardises():
+    scorer = LinearScorer(("a", "b"), np.array([1.0, 0.0]), np.array([2.0, 1.0]), np.array([1.0, -1.0]))
+    again = LinearScorer.from_json(scorer.to_json(), ("a", "b"), "x")
+    assert again.score(np.array([[3.0, 1.0]])).tolist() == [0.0]  # (3-1)/2 - 1
+
+
+def test_features_see_new_facts_freshness_and_position():
+    query = "How many people live in Lagos?"
+    text = "Lagos is a big city in Nigeria. About 15 million people live in Lagos, officials said."
+    candidates = passage_sentences([_hit(text, published=date(2024, 3, 4))])
+    x = sentence_features(query, candidates, np.array([0.5, 0.5]), as_of=date(2024, 3, 5))
+    col = {name: x[:, i].tolist() for i, name in enumerate(SENTENCE_FEATURES)}
+    assert col["new_numbers"] == [0.0, 1.0]
+    assert col["answer_type"] == [0.0, 1.0]
+    assert col["position"] == [1.0, 0.5]
+    assert col["article_lead"] == [1.0, 0.0]
+    assert col["fresh"] == [1.0, 1.0]
+    assert col["quotation"] == [0.0, 0.0]
+    stale = sentence_features(query, candidates, np.array([0.5, 0.5]), as_of=date(2024, 5, 5))
+    assert stale[:, SENTENCE_FEATURES.index("fresh")].tolist() == [0.0, 0.0]
+
+
+def test_shipped_scorer_prefers_the_sentence_that_answers_over_one_that_restates():
+    query = "How much is the federal minimum wage in the US?"
+    hits = [_hit("Congress returned on Monday. The federal minimum wage in the US is a topic of debate "
+                 "again this year. It has been $7.25 per hour since 2009, the longest stretch without a raise.")]
+    candidates = passage_sentences(hits)
+    # the restating sentence is much closer in meaning; the answering one carries the number
+    x = sentence_features(query, candidates, np.array([0.30, 0.75, 0.55]), as_of=None)
+    scores = load_scorer(SENTENCE_SCORER, SENTENCE_FEATURES).score(x)
+    assert scores.argmax() == 2
+
+
+def test_shipped_scorer_weighs_this_weeks_news_up():
+    text = "The airline said it would weigh passengers before boarding from next month."
+    as_of = date(2023, 6, 1)
+    fresh, stale = (passage_sentences([_hit(text, published=day)]) for day in (date(2023, 5, 30), date(2022, 1, 1)))
+    scorer = load_scorer(SENTENCE_SCORER, SENTENCE_FEATURES)
+    score = [scorer.score(sentence_features("Which airline will weigh passengers?", c, np.array([0.6]), as_of))[0]
+             for c in (fresh, stale)]
+    assert score[0] > score[1]
