@@ -149,6 +149,7 @@ def corpus_signature(urls: list[str], settings: Settings) -> dict:
         "model": settings.model,
         "chunk_words": settings.chunk_words,
         "chunk_max_words": settings.chunk_max_words,
+        **({"chunk_overlap_words": settings.chunk_overlap_words} if settings.chunk_overlap_words else {}),
     }
 
 

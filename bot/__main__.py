@@ -122,10 +122,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     # Heavy imports (the engine pulls in numpy, FAISS and later torch) only once settings are ok.
     from retrieval import Engine, RetrievalError, Settings
+    from retrieval.config import describe_settings_error as describe_engine_settings_error
 
     try:
         engine = Engine.open(Settings())
-    except (RetrievalError, ValidationError) as err:
+    except ValidationError as err:
+        logger.error("%s", describe_engine_settings_error(err))
+        return 1
+    except RetrievalError as err:
         logger.error("Cannot open the index: %s", err)
         return 1
 

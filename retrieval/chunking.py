@@ -31,30 +31,50 @@ def _pieces(text: str, max_words: int) -> Iterator[Span]:
             yield Span(start, end, text[start:end])
 
 
-def chunk_text(text: str, target_words: int = 120, max_words: int = 150) -> list[tuple[int, int]]:
-    """Return (start, end) char ranges of chunks over ``text``."""
+def chunk_text(
+    text: str, target_words: int = 120, max_words: int = 150, overlap_words: int = 0
+) -> list[tuple[int, int]]:
+    """Return (start, end) char ranges of chunks over ``text``. With ``overlap_words`` (less
+    than ``target_words``), a chunk starts with the last sentences of the one before, up to that
+    many words, when they leave room for the next sentence."""
+    if overlap_words >= target_words:
+        raise ValueError(f"overlap ({overlap_words} words) must be less than the chunk target ({target_words})")
     ranges: list[tuple[int, int]] = []
-    start = end = None
+    current: list[tuple[Span, int]] = []  # pieces of the open chunk and their word counts
     words = 0
     for piece in _pieces(text, max_words):
         n = len(piece.text.split())
-        if start is not None and (words >= target_words or words + n > max_words):
-            ranges.append((start, end))
-            start = None
-            words = 0
-        if start is None:
-            start = piece.start
-        end = piece.end
+        if current and (words >= target_words or words + n > max_words):
+            ranges.append((current[0][0].start, current[-1][0].end))
+            current = _tail(current, overlap_words)
+            words = sum(count for _, count in current)
+            if words + n > max_words:
+                current, words = [], 0
+        current.append((piece, n))  # every chunk gets at least one sentence of its own
         words += n
-    if start is not None:
-        ranges.append((start, end))
+    if current:
+        ranges.append((current[0][0].start, current[-1][0].end))
     return ranges
 
 
-def chunk_article(article: Article, target_words: int = 120, max_words: int = 150) -> list[Chunk]:
+def _tail(pieces: list[tuple[Span, int]], words: int) -> list[tuple[Span, int]]:
+    """The last pieces holding at most ``words`` words (none when ``words`` is 0)."""
+    out: list[tuple[Span, int]] = []
+    total = 0
+    for piece, n in reversed(pieces[1:]):  # never the whole chunk again
+        if total + n > words:
+            break
+        out.insert(0, (piece, n))
+        total += n
+    return out
+
+
+def chunk_article(
+    article: Article, target_words: int = 120, max_words: int = 150, overlap_words: int = 0
+) -> list[Chunk]:
     return [
         Chunk(article.id, i, s, e, article.text[s:e])
-        for i, (s, e) in enumerate(chunk_text(article.text, target_words, max_words))
+        for i, (s, e) in enumerate(chunk_text(article.text, target_words, max_words, overlap_words))
     ]
 
 

@@ -13,8 +13,9 @@ from datetime import date
 from pathlib import Path
 
 import click
+from pydantic import ValidationError
 
-from retrieval.config import Settings
+from retrieval.config import Settings, describe_settings_error
 from retrieval.errors import RetrievalError
 from retrieval.types import Answer, Filters, Hit
 
@@ -72,7 +73,10 @@ def _settings(ctx: click.Context, index: Path | None, model: str | None = None) 
         overrides["index"] = index or ctx.obj["index"]
     if model or ctx.obj.get("model"):
         overrides["model"] = model or ctx.obj["model"]
-    return Settings(**overrides)
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise click.ClickException(describe_settings_error(exc)) from exc
 
 
 def _engine(ctx: click.Context, index: Path | None, model: str | None = None, **kwargs):

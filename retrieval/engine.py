@@ -200,7 +200,10 @@ class Engine:
                         if status is None:
                             continue
                         chunks = chunk_article(
-                            item, self.settings.chunk_words, self.settings.chunk_max_words
+                            item,
+                            self.settings.chunk_words,
+                            self.settings.chunk_max_words,
+                            self.settings.chunk_overlap_words,
                         )
                         # Placeholder keeps the report in input order; filled in by _flush.
                         report.results.append(ItemResult(item.origin, "pending"))
@@ -261,6 +264,7 @@ class Engine:
                 chunking={
                     "target_words": self.settings.chunk_words,
                     "max_words": self.settings.chunk_max_words,
+                    "overlap_words": self.settings.chunk_overlap_words,
                 },
             )
         return self._store

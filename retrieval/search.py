@@ -46,7 +46,7 @@ def to_hits(
     rows: dict[int, dict] | None = None,
 ) -> list[Hit]:
     """Materialise the top ``k`` ranked chunks as hits, collapsing identical passages
-    (syndicated copies of the same story). Passages beyond ``max_per_article`` of one article
+    (syndicated copies of the same story) and chunks that overlap one already taken. Passages beyond ``max_per_article`` of one article
     are moved behind the others, not dropped: a one-article corpus still fills ``k``.
     ``rows`` (chunk id → stored fields) saves reading them again when the caller has them."""
     if rows is None:
@@ -55,14 +55,17 @@ def to_hits(
     deferred: list[tuple[Ranked, dict]] = []
     seen: set[str] = set()
     per_article: dict[str, int] = {}
+    spans: dict[str, list[tuple[int, int]]] = {}  # kept character ranges per article
     for r in ranked:
         row = rows.get(r.chunk_id)
         if row is None:
             continue
         key = _normalised(row["text"])[:300]
-        if key in seen:
-            continue
+        taken = spans.setdefault(row["article_id"], [])
+        if key in seen or any(row["start"] < end and start < row["end"] for start, end in taken):
+            continue  # a copy, or overlapping chunks (RETRIEVER_CHUNK_OVERLAP_WORDS) of one article
         seen.add(key)
+        taken.append((row["start"], row["end"]))
         count = per_article.get(row["article_id"], 0)
         per_article[row["article_id"]] = count + 1
         (deferred if max_per_article and count >= max_per_article else kept).append((r, row))

@@ -87,6 +87,16 @@ def test_exit_codes(tmp_path, index):
     assert run("--index", str(index), "ask", "--queries", str(bad)).returncode == 1
 
 
+def test_bad_setting_is_named_without_a_traceback(index):
+    for env, expected in (
+        ({"RETRIEVER_CHUNK_WORDS": "abc"}, "RETRIEVER_CHUNK_WORDS: Input should be a valid integer"),
+        ({"RETRIEVER_CHUNK_OVERLAP_WORDS": "200"}, "RETRIEVER_CHUNK_OVERLAP_WORDS (200) must be less than"),
+    ):
+        result = run("--index", str(index), "stats", env=env)
+        assert result.returncode == 1, result.stderr
+        assert expected in result.stderr and "Traceback" not in result.stderr
+
+
 def test_failed_item_is_named_and_exit_1(index, tmp_path):
     result = run("--index", str(index), "ingest", str(tmp_path / "missing.txt"))
     assert result.returncode == 1

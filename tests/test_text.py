@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from support import SEED
 from retrieval.chunking import chunk_text
 from retrieval.clean import clean_text
@@ -37,6 +39,21 @@ def test_overlong_sentence_is_cut_at_words():
     text = " ".join(f"w{i}" for i in range(400)) + "."
     ranges = chunk_text(text, 120, 150)
     assert [len(text[s:e].split()) for s, e in ranges] == [150, 150, 100]
+
+
+def test_overlapping_chunks_repeat_whole_sentences_and_always_move_on():
+    text = " ".join(f"Sentence {i} has exactly seven words here." for i in range(60))  # 7 words each
+    plain = chunk_text(text, 120, 150)
+    overlapping = chunk_text(text, 120, 150, overlap_words=60)
+    starts = {s.start for s in split_sentences(text)}
+    assert len(overlapping) > len(plain)
+    for (s1, e1), (s2, e2) in zip(overlapping, overlapping[1:]):
+        assert s1 < s2 < e1 < e2  # starts inside the previous chunk, ends past it
+        assert s2 in starts
+        assert len(text[s2:e1].split()) <= 60
+    assert overlapping[-1][1] == plain[-1][1] == len(text)
+    with pytest.raises(ValueError, match="overlap"):
+        chunk_text(text, 120, 150, overlap_words=120)
 
 
 def test_front_matter_and_dates():

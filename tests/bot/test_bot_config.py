@@ -68,6 +68,16 @@ def test_webhook_needs_a_secret(monkeypatch: pytest.MonkeyPatch) -> None:
         BotSettings(_env_file=None)  # type: ignore[call-arg]
 
 
+def test_bad_engine_setting_stops_newsbot_with_the_variable_named(tmp_path: Path) -> None:
+    env = {**os.environ, "TELEGRAM_BOT_TOKEN": TOKEN, "RETRIEVER_CHUNK_WORDS": "many",
+           "RETRIEVER_INDEX": str(tmp_path / "index")}
+    result = subprocess.run([sys.executable, "-m", "bot"], capture_output=True, text=True, env=env,
+                            cwd=tmp_path, timeout=120)
+    assert result.returncode == 1
+    assert "RETRIEVER_CHUNK_WORDS: Input should be a valid integer" in result.stderr
+    assert "Traceback" not in result.stderr and TOKEN not in result.stderr
+
+
 def _bot_section_variables() -> list[str]:
     text = ENV_EXAMPLE.read_text(encoding="utf-8")
     section = text.split(BOT_SECTION, 1)[1]
