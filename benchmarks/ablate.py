@@ -123,6 +123,8 @@ ANSWER_VARIANTS: dict[str, AnswerParams] = {
     "default": DEFAULT_ANSWER,
     "no coverage abstention": replace(DEFAULT_ANSWER, abstain_coverage=0.0),
     "coverage 0.5": replace(DEFAULT_ANSWER, abstain_coverage=0.5),
+    "3 sentences": replace(DEFAULT_ANSWER, max_sentences=3),
+    "5 sentences": replace(DEFAULT_ANSWER, max_sentences=5),
     "1 per passage": replace(DEFAULT_ANSWER, per_passage=1),
     "passages 2": replace(DEFAULT_ANSWER, passages=2),
     "passages 3": replace(DEFAULT_ANSWER, passages=3),

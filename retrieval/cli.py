@@ -246,7 +246,7 @@ def _question_command(kind: str):
 
 cli.command(
     "ask",
-    help="Answer a question with one to three verbatim sentences and numbered sources.\n\n"
+    help="Answer a question with one to four verbatim sentences and numbered sources.\n\n"
     'Example: retriever ask "What did Qureshi say about Afghanistan?"',
 )(_question_command("ask"))
 cli.command(
