@@ -98,7 +98,7 @@ def sentence_groups(engine, sample: list[dict]) -> list[tuple[np.ndarray, np.nda
         if not candidates:
             continue
         vectors = engine.embedder.embed([q["question"]] + [c.text for c in candidates])
-        features = sentence_features(q["question"], candidates, vectors[1:] @ vectors[0], as_of)
+        features = sentence_features(q["question"], candidates, vectors[1:] @ vectors[0], as_of, hits)
         labels = np.array([contains_answer(c.text, q["answer"]) for c in candidates])
         if labels.any() and not labels.all():
             groups.append((features, labels))

@@ -168,23 +168,38 @@ SENTENCE_FEATURES = (
     "new_words",  # share of the sentence's content words that are not in the question
     "quotation",  # holds a quotation mark
     "fresh",  # its article is this week's news relative to as_of
+    "support",  # other articles among the top passages naming its new names/numbers / 20, capped
 )
+#: Passages whose articles may vouch for a sentence's names and numbers, and the cap of the
+#: count: an answer that several sources repeat is more likely the answer (rtqa: +0.03 on the
+#: training questions; docs/BENCHMARKS.md).
+SUPPORT_PASSAGES = 6
+SUPPORT_CAP = 20
 
 
 def sentence_features(
-    query: str, candidates: list[_Candidate], cosines: np.ndarray, as_of: date | None
+    query: str, candidates: list[_Candidate], cosines: np.ndarray, as_of: date | None, hits: list[Hit]
 ) -> np.ndarray:
-    """One row of :data:`SENTENCE_FEATURES` per candidate sentence. Pure."""
+    """One row of :data:`SENTENCE_FEATURES` per candidate sentence; ``hits`` are the ranked
+    passages (the first SUPPORT_PASSAGES vouch for names and numbers). Pure."""
     query_terms = terms(query)
     query_words = {w.lower() for w in re.findall(r"\w+", query)}
     query_numbers = set(_NUMBER.findall(query))
     numeric = bool(_NUMERIC_Q.search(query))
     entity = bool(_ENTITY_Q.search(query))
+    mentioned_by: dict[str, set[str]] = {}  # a name or number → articles that have it
+    for s in passage_sentences(hits[:SUPPORT_PASSAGES]):
+        for fact in _facts(s.text, query_words, query_numbers):
+            mentioned_by.setdefault(fact, set()).add(s.hit.article_id)
     rows = []
     for c, cos in zip(candidates, cosines):
         content = terms(c.text)
         new_names = [w for w in _CAPITALISED.findall(c.text) if w.lower() not in query_words]
         new_numbers = [n for n in _NUMBER.findall(c.text) if n not in query_numbers]
+        support = sum(
+            len(mentioned_by.get(fact, set()) - {c.hit.article_id})
+            for fact in _facts(c.text, query_words, query_numbers)
+        )
         rows.append((
             float(cos),
             _overlap(query_terms, c.text),
@@ -198,8 +213,15 @@ def sentence_features(
             sum(1 for t in content if t not in query_terms) / max(1, len(content)),
             float(bool(_QUOTE_MARK.search(c.text))),
             float(is_fresh(c.published, as_of)),
+            min(support, SUPPORT_CAP) / SUPPORT_CAP,
         ))
     return np.array(rows, dtype=np.float64).reshape(len(rows), len(SENTENCE_FEATURES))
+
+
+def _facts(text: str, query_words: set[str], query_numbers: set[str]) -> set[str]:
+    """Names (lower-cased) and numbers in ``text`` that the question does not mention."""
+    names_ = {w.lower() for w in _CAPITALISED.findall(text) if w.lower() not in query_words}
+    return names_ | {n for n in _NUMBER.findall(text) if n not in query_numbers}
 
 
 def is_fresh(published: date | None, as_of: date | None) -> bool:
@@ -214,13 +236,18 @@ def _score_sentences(
     embed: Embed,
     params: AnswerParams = DEFAULT_ANSWER,
     as_of: date | None = None,
+    hits: list[Hit] | None = None,
 ) -> dict[str, float]:
-    """Score candidate sentences in place; return the abstention features of the question."""
+    """Score candidate sentences in place; return the abstention features of the question.
+    ``hits``: all ranked passages (default: those of the candidates)."""
     query_terms = terms(query)
     vectors = embed([query] + [c.text for c in candidates])
     cosines = vectors[1:] @ vectors[0]
     scorer = load_scorer(params.scorer, SENTENCE_FEATURES)
-    for c, score in zip(candidates, scorer.score(sentence_features(query, candidates, cosines, as_of))):
+    if hits is None:
+        hits = list({c.hit.chunk_id: c.hit for c in candidates}.values())
+    features = sentence_features(query, candidates, cosines, as_of, hits)
+    for c, score in zip(candidates, scorer.score(features)):
         c.score = float(score)
     passages = " ".join(h.title + " " + h.text for h in {c.hit.chunk_id: c.hit for c in candidates}.values())
     found = set(terms(passages))
@@ -264,7 +291,7 @@ def idf_coverage(query: str, hits: list[Hit], idf: Callable[[str], float | None]
 def abstention_features(query: str, hits: list[Hit], embed: Embed) -> dict[str, float]:
     """The features :func:`should_abstain` decides on (for calibration scripts)."""
     candidates = passage_sentences(hits[:ANSWER_PASSAGES])
-    return _score_sentences(query, candidates, embed) if candidates else {}
+    return _score_sentences(query, candidates, embed, hits=hits) if candidates else {}
 
 
 def _general_answer(
@@ -273,7 +300,7 @@ def _general_answer(
     candidates = passage_sentences(hits[: params.passages])
     if not candidates:
         return _abstain(query, hits, "I found no passage that answers this.")
-    features = _score_sentences(query, candidates, embed, params, as_of)
+    features = _score_sentences(query, candidates, embed, params, as_of, hits)
     if idf is not None:
         features["idf_coverage"] = idf_coverage(query, hits, idf)
     if should_abstain(features, params):

@@ -74,8 +74,9 @@ def test_scorer_round_trips_and_standardises():
 def test_features_see_new_facts_freshness_and_position():
     query = "How many people live in Lagos?"
     text = "Lagos is a big city in Nigeria. About 15 million people live in Lagos, officials said."
-    candidates = passage_sentences([_hit(text, published=date(2024, 3, 4))])
-    x = sentence_features(query, candidates, np.array([0.5, 0.5]), as_of=date(2024, 3, 5))
+    hits = [_hit(text, published=date(2024, 3, 4))]
+    candidates = passage_sentences(hits)
+    x = sentence_features(query, candidates, np.array([0.5, 0.5]), date(2024, 3, 5), hits)
     col = {name: x[:, i].tolist() for i, name in enumerate(SENTENCE_FEATURES)}
     assert col["new_numbers"] == [0.0, 1.0]
     assert col["answer_type"] == [0.0, 1.0]
@@ -83,7 +84,8 @@ def test_features_see_new_facts_freshness_and_position():
     assert col["article_lead"] == [1.0, 0.0]
     assert col["fresh"] == [1.0, 1.0]
     assert col["quotation"] == [0.0, 0.0]
-    stale = sentence_features(query, candidates, np.array([0.5, 0.5]), as_of=date(2024, 5, 5))
+    assert col["support"] == [0.0, 0.0]  # one article does not vouch for itself
+    stale = sentence_features(query, candidates, np.array([0.5, 0.5]), date(2024, 5, 5), hits)
     assert stale[:, SENTENCE_FEATURES.index("fresh")].tolist() == [0.0, 0.0]
 
 
@@ -93,7 +95,7 @@ def test_shipped_scorer_prefers_the_sentence_that_answers_over_one_that_restates
                  "again this year. It has been $7.25 per hour since 2009, the longest stretch without a raise.")]
     candidates = passage_sentences(hits)
     # the restating sentence is much closer in meaning; the answering one carries the number
-    x = sentence_features(query, candidates, np.array([0.30, 0.75, 0.55]), as_of=None)
+    x = sentence_features(query, candidates, np.array([0.30, 0.75, 0.55]), None, hits)
     scores = load_scorer(SENTENCE_SCORER, SENTENCE_FEATURES).score(x)
     assert scores.argmax() == 2
 
@@ -101,8 +103,26 @@ def test_shipped_scorer_prefers_the_sentence_that_answers_over_one_that_restates
 def test_shipped_scorer_weighs_this_weeks_news_up():
     text = "The airline said it would weigh passengers before boarding from next month."
     as_of = date(2023, 6, 1)
-    fresh, stale = (passage_sentences([_hit(text, published=day)]) for day in (date(2023, 5, 30), date(2022, 1, 1)))
     scorer = load_scorer(SENTENCE_SCORER, SENTENCE_FEATURES)
-    score = [scorer.score(sentence_features("Which airline will weigh passengers?", c, np.array([0.6]), as_of))[0]
-             for c in (fresh, stale)]
+    score = []
+    for day in (date(2023, 5, 30), date(2022, 1, 1)):
+        hits = [_hit(text, published=day)]
+        x = sentence_features("Which airline will weigh passengers?", passage_sentences(hits), np.array([0.6]), as_of, hits)
+        score.append(scorer.score(x)[0])
     assert score[0] > score[1]
+
+
+def test_a_name_other_articles_repeat_supports_the_sentence_that_has_it():
+    query = "Which airline will weigh passengers before boarding?"
+    hits = [
+        _hit("Air New Zealand will weigh passengers this month. Finnair did so in 2017.", rank=1),
+        _hit("Passengers flying Air New Zealand may be asked to step on scales.", rank=2),
+        _hit("Weighing passengers at Air New Zealand is voluntary, officials said.", rank=3),
+    ]
+    candidates = passage_sentences(hits)
+    x = sentence_features(query, candidates, np.full(len(candidates), 0.5), None, hits)
+    support = dict(zip((c.text for c in candidates), x[:, SENTENCE_FEATURES.index("support")] * 20))
+    assert support["Air New Zealand will weigh passengers this month."] == 4  # "new" and "zealand", each in 2 other articles
+    assert support["Finnair did so in 2017."] == 0
+    scores = load_scorer(SENTENCE_SCORER, SENTENCE_FEATURES).score(x[:2])
+    assert scores[0] > scores[1]
