@@ -233,21 +233,17 @@ def is_fresh(published: date | None, as_of: date | None) -> bool:
 def _score_sentences(
     query: str,
     candidates: list[_Candidate],
+    hits: list[Hit],
     embed: Embed,
     params: AnswerParams = DEFAULT_ANSWER,
     as_of: date | None = None,
-    hits: list[Hit] | None = None,
 ) -> dict[str, float]:
-    """Score candidate sentences in place; return the abstention features of the question.
-    ``hits``: all ranked passages (default: those of the candidates)."""
+    """Score candidate sentences in place; return the abstention features of the question."""
     query_terms = terms(query)
     vectors = embed([query] + [c.text for c in candidates])
     cosines = vectors[1:] @ vectors[0]
     scorer = load_scorer(params.scorer, SENTENCE_FEATURES)
-    if hits is None:
-        hits = list({c.hit.chunk_id: c.hit for c in candidates}.values())
-    features = sentence_features(query, candidates, cosines, as_of, hits)
-    for c, score in zip(candidates, scorer.score(features)):
+    for c, score in zip(candidates, scorer.score(sentence_features(query, candidates, cosines, as_of, hits))):
         c.score = float(score)
     passages = " ".join(h.title + " " + h.text for h in {c.hit.chunk_id: c.hit for c in candidates}.values())
     found = set(terms(passages))
@@ -291,7 +287,7 @@ def idf_coverage(query: str, hits: list[Hit], idf: Callable[[str], float | None]
 def abstention_features(query: str, hits: list[Hit], embed: Embed) -> dict[str, float]:
     """The features :func:`should_abstain` decides on (for calibration scripts)."""
     candidates = passage_sentences(hits[:ANSWER_PASSAGES])
-    return _score_sentences(query, candidates, embed, hits=hits) if candidates else {}
+    return _score_sentences(query, candidates, hits, embed) if candidates else {}
 
 
 def _general_answer(
@@ -300,7 +296,7 @@ def _general_answer(
     candidates = passage_sentences(hits[: params.passages])
     if not candidates:
         return _abstain(query, hits, "I found no passage that answers this.")
-    features = _score_sentences(query, candidates, embed, params, as_of, hits)
+    features = _score_sentences(query, candidates, hits, embed, params, as_of)
     if idf is not None:
         features["idf_coverage"] = idf_coverage(query, hits, idf)
     if should_abstain(features, params):
