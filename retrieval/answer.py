@@ -189,17 +189,13 @@ def sentence_features(
     entity = bool(_ENTITY_Q.search(query))
     mentioned_by: dict[str, set[str]] = {}  # a name or number → articles that have it
     for s in passage_sentences(hits[:SUPPORT_PASSAGES]):
-        for fact in _facts(s.text, query_words, query_numbers):
+        for fact in _facts(*_new_facts(s.text, query_words, query_numbers)):
             mentioned_by.setdefault(fact, set()).add(s.hit.article_id)
     rows = []
     for c, cos in zip(candidates, cosines):
         content = terms(c.text)
-        new_names = [w for w in _CAPITALISED.findall(c.text) if w.lower() not in query_words]
-        new_numbers = [n for n in _NUMBER.findall(c.text) if n not in query_numbers]
-        support = sum(
-            len(mentioned_by.get(fact, set()) - {c.hit.article_id})
-            for fact in _facts(c.text, query_words, query_numbers)
-        )
+        new_names, new_numbers = _new_facts(c.text, query_words, query_numbers)
+        support = sum(len(mentioned_by.get(f, set()) - {c.hit.article_id}) for f in _facts(new_names, new_numbers))
         rows.append((
             float(cos),
             _overlap(query_terms, c.text),
@@ -218,10 +214,14 @@ def sentence_features(
     return np.array(rows, dtype=np.float64).reshape(len(rows), len(SENTENCE_FEATURES))
 
 
-def _facts(text: str, query_words: set[str], query_numbers: set[str]) -> set[str]:
-    """Names (lower-cased) and numbers in ``text`` that the question does not mention."""
-    names_ = {w.lower() for w in _CAPITALISED.findall(text) if w.lower() not in query_words}
-    return names_ | {n for n in _NUMBER.findall(text) if n not in query_numbers}
+def _new_facts(text: str, query_words: set[str], query_numbers: set[str]) -> tuple[list[str], list[str]]:
+    """Capitalised words and numbers in ``text`` that the question does not mention."""
+    names_ = [w for w in _CAPITALISED.findall(text) if w.lower() not in query_words]
+    return names_, [n for n in _NUMBER.findall(text) if n not in query_numbers]
+
+
+def _facts(new_names: list[str], new_numbers: list[str]) -> set[str]:
+    return {w.lower() for w in new_names} | set(new_numbers)
 
 
 def is_fresh(published: date | None, as_of: date | None) -> bool:
