@@ -14,6 +14,9 @@ position, freshness …). This script fits its weights and writes
    top passages get the product's features, labelled by whether they hold the expected answer.
 4. Listwise logistic regression (softmax over one question's sentences, the positives' share
    maximised; L2 ``--l2``), by L-BFGS. Features are standardised; the file keeps mean and scale.
+5. It also prints how often each IDF-coverage threshold (``ABSTAIN_COVERAGE``) abstains on the
+   training questions and on 100 questions whose articles are absent from their corpus, so the
+   threshold is set on these questions too, not on a benchmark sample.
 
     python benchmarks/train_scorers.py --n 300 --seed 101
 
@@ -44,6 +47,8 @@ from bench_rtqa import (  # noqa: E402
     git_state,
     load_articles,
     load_questions,
+    stored_hashes,
+    unanswerable_pool,
 )
 
 from retrieval import Settings  # noqa: E402
@@ -51,6 +56,7 @@ from retrieval.answer import (  # noqa: E402
     ANSWER_PASSAGES,
     SENTENCE_FEATURES,
     SENTENCE_SCORER,
+    idf_coverage,
     passage_sentences,
     sentence_features,
 )
@@ -59,6 +65,8 @@ from retrieval.learned import LinearScorer, scorer_path  # noqa: E402
 from retrieval.sources import parse_date  # noqa: E402
 
 log = logging.getLogger("train_scorers")
+#: Unanswerable questions asked of the training corpus for the abstention table.
+UNANSWERABLE = 100
 
 
 def parse_args(argv=None):
@@ -74,8 +82,8 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def training_questions(questions: list[dict], n: int, seed: int, exclude: list[str]) -> list[dict]:
-    """A seeded sample of the questions in none of the ``exclude`` benchmark samples."""
+def outside(questions: list[dict], exclude: list[str]) -> list[dict]:
+    """The questions in none of the ``exclude`` benchmark samples (N:SEED), by id and by text."""
     taken_ids: set[str] = set()
     taken_texts: set[str] = set()
     for spec in exclude:
@@ -83,9 +91,35 @@ def training_questions(questions: list[dict], n: int, seed: int, exclude: list[s
         for q in random.Random(sample_seed).sample(questions, min(size, len(questions))):
             taken_ids.add(q["id"])
             taken_texts.add(normalise(q["question"]))
-    pool = [q for q in questions if q["id"] not in taken_ids and normalise(q["question"]) not in taken_texts]
+    return [q for q in questions if q["id"] not in taken_ids and normalise(q["question"]) not in taken_texts]
+
+
+def training_questions(questions: list[dict], n: int, seed: int, exclude: list[str]) -> list[dict]:
+    """A seeded sample of the questions in none of the ``exclude`` benchmark samples."""
+    pool = outside(questions, exclude)
     log.info("%d questions outside the benchmark samples; sampling %d", len(pool), n)
     return random.Random(seed).sample(pool, min(n, len(pool)))
+
+
+#: IDF-coverage abstention thresholds reported on the training questions (ABSTAIN_COVERAGE).
+COVERAGE_THRESHOLDS = (0.35, 0.40, 0.45, 0.50)
+
+
+def coverage_table(engine, answerable: list[dict], unanswerable: list[dict]) -> str:
+    """Markdown: the share of answerable and of unanswerable questions each threshold abstains on."""
+    idf = engine._idf()
+
+    def coverage(qs: list[dict]) -> np.ndarray:
+        return np.array([
+            idf_coverage(q["question"], engine.search(q["question"], k=8, as_of=parse_date(q["date"])), idf)
+            for q in qs
+        ])
+
+    a, u = coverage(answerable), coverage(unanswerable)
+    lines = [f"| threshold | abstained, answerable ({len(a)}) | abstained, unanswerable ({len(u)}) |",
+             "|---|---:|---:|"]
+    lines += [f"| {t:.2f} | {(a < t).mean():.3f} | {(u < t).mean():.3f} |" for t in COVERAGE_THRESHOLDS]
+    return "\n".join(lines)
 
 
 def sentence_groups(engine, sample: list[dict]) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -145,12 +179,16 @@ def main(argv=None) -> int:
     from retrieval.engine import Engine
 
     settings = Settings(index=args.index_dir or ROOT / ".bench" / f"train-{args.n}-{args.seed}")
+    articles = load_articles(args.dataset / "articles.jsonl.gz")
     engine = Engine.open(settings, create=True)
     try:
-        build_index(engine, settings.index, urls, load_articles(args.dataset / "articles.jsonl.gz"),
-                    corpus_signature(urls, settings))
+        build_index(engine, settings.index, urls, articles, corpus_signature(urls, settings))
         started = time.perf_counter()
         groups = sentence_groups(engine, sample)
+        # Questions whose articles are all absent from this corpus, none from a benchmark sample.
+        pool = unanswerable_pool(outside(questions, exclude), sample, stored_hashes(articles), set(urls))
+        unanswerable = random.Random(args.seed).sample(pool, min(UNANSWERABLE, len(pool)))
+        abstention = coverage_table(engine, sample, unanswerable)
     finally:
         engine.close()
     log.info("%d of %d questions have answering and other sentences (%.0fs)",
@@ -169,6 +207,7 @@ def main(argv=None) -> int:
     args.out.write_text(scorer.to_json(), encoding="utf-8")
     print(json.dumps(dict(zip(SENTENCE_FEATURES, np.round(weights, 3).tolist())), indent=1))
     print(f"wrote {args.out}")
+    print(f"\nIDF-coverage abstention on the training corpus:\n{abstention}")
     return 0
 
 
