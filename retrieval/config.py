@@ -58,6 +58,12 @@ class Settings(BaseSettings):
         "",
         description="Optional cross-encoder model name or path to rerank passages; empty = off.",
     )
+    read_only: bool = Field(
+        False,
+        description="Open the index read-only even where it could be written: questions are "
+        "served, ingest and remove are refused. A folder or file that cannot be written is "
+        "opened read-only anyway.",
+    )
 
     @field_validator("index", "cache_dir", mode="after")
     @classmethod

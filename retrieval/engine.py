@@ -62,7 +62,7 @@ class Engine:
         path = settings.index
         store = None
         if (path / DB_FILE).exists():
-            store = Store.open(path)
+            store = Store.open(path, read_only=settings.read_only)
             wanted = embedder.name if embedder is not None else settings.model
             if check_model and store.model != wanted:
                 store.close()
@@ -186,6 +186,7 @@ class Engine:
         report = IngestReport()
         with self._ingest_lock:
             store = self._ensure_store()
+            store.require_writable()  # before anything is fetched
             reader = Reader(self._fetcher, is_known=store.has_url)
             bar = _progress_bar(progress)
             pending: list[tuple[Article, list[Chunk], str, int]] = []
@@ -266,6 +267,7 @@ class Engine:
                     "max_words": self.settings.chunk_max_words,
                     "overlap_words": self.settings.chunk_overlap_words,
                 },
+                read_only=self.settings.read_only,
             )
         return self._store
 

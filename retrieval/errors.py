@@ -5,8 +5,11 @@
     ├── ConfigError                 a setting is invalid (names the variable and the value)
     ├── IndexMissingError           no index at the given path
     ├── IndexFormatError            manifest disagrees with the files (numbers in the message)
+    │   └── IndexDamagedError       index.sqlite cannot be read: restore it or rebuild the index
     ├── ModelMismatchError          the index was built with another model (names both)
     ├── IndexLockedError            another writer holds the index
+    ├── IndexReadOnlyError          ingest/remove on an index that cannot or may not be written
+    ├── StorageError                the disk refused a write (full, I/O error); says what was kept
     ├── IngestError                 one item could not be read or extracted (names item + reason)
     │   └── FetchError              an URL could not be fetched (status, size, timeout)
     └── ModelLoadError              the embedding model could not be loaded
@@ -35,7 +38,19 @@ class ModelMismatchError(RetrievalError):
     pass
 
 
+class IndexDamagedError(IndexFormatError):
+    pass
+
+
 class IndexLockedError(RetrievalError):
+    pass
+
+
+class IndexReadOnlyError(RetrievalError):
+    pass
+
+
+class StorageError(RetrievalError):
     pass
 
 

@@ -9,10 +9,21 @@ Layout of ``INDEX/``::
 
 SQLite is the source of truth and every batch of articles is one transaction, so an exception
 or a crash mid-ingest leaves the last committed state. Each commit bumps ``generation``; the
-FAISS file records the generation it was saved at, and a FAISS file that lags behind SQLite
-(a crash between the commit and the save) is rebuilt from the stored vectors on load. Chunk
-ids come from an AUTOINCREMENT column, so they are stable, never reused, and removable from
-FAISS.
+manifest records the generation ``vectors.faiss`` was saved at. On open, a FAISS file that is
+missing, unreadable (truncated, random bytes), behind SQLite (a crash between the commit and
+the save) or holding other chunk ids than SQLite is rebuilt from the stored vectors with a
+warning, and saved again when the index is writable and no writer is at work; ``.tmp`` files
+left by a killed writer are removed by the next one. Chunk ids come from an AUTOINCREMENT
+column, so they are stable, never reused, and removable from FAISS.
+
+An index whose folder or ``index.sqlite`` cannot be written (read-only media or mount, another
+user's files) or opened with ``read_only`` serves questions without writing anything: SQLite is
+opened with a ``mode=ro`` URI (plus ``immutable=1`` when no ``-shm`` file can be made next to
+it), there is no WAL switch and no lock file, and a damaged FAISS file is rebuilt in memory
+only. Writing to it raises :class:`IndexReadOnlyError`.
+
+SQLite errors that mean the file is damaged, the disk is full or failing become
+:class:`IndexDamagedError` / :class:`StorageError` here, so the edges show a message.
 
 The lexical side is SQLite FTS5 (BM25 ranking, Porter stemming): it updates row by row inside
 the same transaction, so adding one article to a 100k-chunk index costs one insert per chunk,
@@ -21,9 +32,11 @@ never a rebuild (bm25s would need a full re-index on every change).
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
+import re
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -34,7 +47,15 @@ from typing import Any
 
 import numpy as np
 
-from retrieval.errors import IndexFormatError, IndexLockedError, IndexMissingError
+from retrieval.errors import (
+    IndexDamagedError,
+    IndexFormatError,
+    IndexLockedError,
+    IndexMissingError,
+    IndexReadOnlyError,
+    RetrievalError,
+    StorageError,
+)
 from retrieval.sources import parse_date
 from retrieval.types import Article, Chunk, Filters
 
@@ -45,6 +66,12 @@ DB_FILE = "index.sqlite"
 VECTORS_FILE = "vectors.faiss"
 MANIFEST_FILE = "manifest.json"
 LOCK_FILE = "write.lock"
+#: Files written as ``NAME.tmp`` and renamed into place; a leftover one is a killed writer's.
+TMP_FILES = tuple(name + ".tmp" for name in (DB_FILE, VECTORS_FILE, MANIFEST_FILE))
+
+# Primary SQLite result codes (``sqlite3.Error.sqlite_errorcode & 0xFF``) that are not bugs.
+_SQLITE_READONLY, _SQLITE_IOERR, _SQLITE_CORRUPT, _SQLITE_FULL = 8, 10, 11, 13
+_SQLITE_CANTOPEN, _SQLITE_NOTADB = 14, 26
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -85,66 +112,109 @@ def _faiss():
 class Store:
     """An open index folder. Thread-safe: one lock guards SQLite and FAISS."""
 
-    def __init__(self, path: Path, conn: sqlite3.Connection):
+    def __init__(self, path: Path, conn: sqlite3.Connection, read_only_reason: str | None = None):
         self.path = path
         self._conn = conn
         self._lock = threading.RLock()
+        #: Why the index is not written (None when it is writable).
+        self.read_only_reason = read_only_reason
         self.meta = self._read_meta()
         self.dimension = int(self.meta["dimension"])
         self.model = self.meta["model"]
-        self._vectors = None  # faiss index, loaded on first dense search
+        self._vectors = None  # faiss index, loaded on open
         self._vectors_generation = -1
+        self._vectors_saved = True  # vectors.faiss on disk matches the in-memory copy
 
     # ------------------------------------------------------------------ open / create
 
     @classmethod
-    def create(cls, path: Path, *, model: str, dimension: int, chunking: dict[str, int]) -> "Store":
-        path.mkdir(parents=True, exist_ok=True)
+    def create(
+        cls,
+        path: Path,
+        *,
+        model: str,
+        dimension: int,
+        chunking: dict[str, int],
+        read_only: bool = False,
+    ) -> "Store":
         if (path / DB_FILE).exists():
-            return cls.open(path)
-        tmp = path / (DB_FILE + ".tmp")
-        tmp.unlink(missing_ok=True)
-        conn = sqlite3.connect(tmp)
-        conn.executescript(_SCHEMA)
-        meta = {
-            "format_version": FORMAT_VERSION,
-            "model": model,
-            "dimension": dimension,
-            "chunking": chunking,
-            "generation": 0,
-            "created": _now(),
-            "last_ingest": None,
-        }
-        conn.executemany(
-            "INSERT INTO meta(key, value) VALUES (?, ?)", [(k, json.dumps(v)) for k, v in meta.items()]
-        )
-        conn.commit()
-        conn.close()
-        os.replace(tmp, path / DB_FILE)
+            return cls.open(path, read_only=read_only)
+        if read_only:
+            raise IndexReadOnlyError(f"no index at {path}, and RETRIEVER_READ_ONLY is set: none is created")
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            lock = _acquire_lock(path / LOCK_FILE)
+        except OSError as exc:
+            raise _os_error(exc, f"cannot create an index in {path}") from exc
+        try:
+            if not (path / DB_FILE).exists():  # another process may have made it meanwhile
+                _create_database(path, model, dimension, chunking)
+        finally:
+            _release_lock(lock)
         store = cls.open(path)
-        store._write_manifest()
+        if not store.read_only:
+            store._write_manifest()
         return store
 
     @classmethod
-    def open(cls, path: Path) -> "Store":
+    def open(cls, path: Path, *, read_only: bool = False) -> "Store":
+        """Open the index at ``path``: read-only when ``read_only`` is set or the files cannot
+        be written; the FAISS cache is loaded (and repaired when needed) before returning."""
         db = path / DB_FILE
         if not db.exists():
             raise IndexMissingError(
                 f"no index at {path} (expected {db}); build one with `retriever --index {path} ingest PATH`"
             )
-        conn = sqlite3.connect(db, check_same_thread=False, timeout=30)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        store = cls(path, conn)
-        store._check_manifest()
+        reason = "RETRIEVER_READ_ONLY is set" if read_only else _unwritable(db)
+        try:
+            conn = _connect(db, reason)
+        except sqlite3.DatabaseError as exc:
+            raise _sqlite_error(exc, db) or exc from exc
+        try:
+            store = cls(path, conn, reason)
+            store._check_manifest()
+            store._open_vectors()
+        except BaseException:
+            conn.close()
+            raise
         return store
 
+    @property
+    def read_only(self) -> bool:
+        return self.read_only_reason is not None
+
+    def require_writable(self) -> None:
+        """Raise :class:`IndexReadOnlyError` unless this index may be written."""
+        if self.read_only_reason is not None:
+            raise IndexReadOnlyError(
+                f"index {self.path} is read-only ({self.read_only_reason}): it answers questions, "
+                "but articles cannot be added or removed"
+            )
+
+    @contextmanager
+    def _db(self) -> Iterator[sqlite3.Connection]:
+        """The connection, under the lock; a damaged file, a full disk or an I/O error
+        becomes a domain error."""
+        with self._lock:
+            try:
+                yield self._conn
+            except sqlite3.DatabaseError as exc:
+                error = _sqlite_error(exc, self.path / DB_FILE)
+                if error is None:
+                    raise
+                raise error from exc
+
     def _read_meta(self) -> dict[str, Any]:
+        db = self.path / DB_FILE
         try:
-            rows = self._conn.execute("SELECT key, value FROM meta").fetchall()
-        except sqlite3.DatabaseError as exc:
-            raise IndexFormatError(f"{self.path / DB_FILE} is not a readable index ({exc})") from exc
-        meta = {k: json.loads(v) for k, v in rows}
+            with self._db() as conn:
+                rows = conn.execute("SELECT key, value FROM meta").fetchall()
+        except sqlite3.OperationalError as exc:  # "no such table": an empty or foreign file
+            raise IndexDamagedError(f"{db} is damaged ({exc}): restore it or rebuild the index") from exc
+        try:
+            meta = {k: json.loads(v) for k, v in rows}
+        except (TypeError, json.JSONDecodeError) as exc:
+            raise IndexDamagedError(f"{db} is damaged (meta table: {exc}): restore it or rebuild the index") from exc
         version = meta.get("format_version")
         if version != FORMAT_VERSION:
             raise IndexFormatError(
@@ -154,13 +224,19 @@ class Store:
         return meta
 
     def _check_manifest(self) -> None:
+        """The manifest must agree with SQLite on format, model and dimension. An unreadable
+        one is only a cache gone bad: it is rewritten with the vectors (see _open_vectors)."""
         manifest_path = self.path / MANIFEST_FILE
         if not manifest_path.exists():
             return
         try:
-            manifest = json.loads(manifest_path.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise IndexFormatError(f"{manifest_path} is unreadable ({exc})") from exc
+            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            log.warning("%s is unreadable (%s); it is rewritten from %s", manifest_path, exc, DB_FILE)
+            return
+        if not isinstance(manifest, dict):
+            log.warning("%s holds no JSON object; it is rewritten from %s", manifest_path, DB_FILE)
+            return
         for key in ("format_version", "model", "dimension"):
             if manifest.get(key) != self.meta.get(key):
                 raise IndexFormatError(
@@ -175,12 +251,12 @@ class Store:
     # ------------------------------------------------------------------ metadata
 
     def generation(self) -> int:
-        with self._lock:
+        with self._db():
             row = self._conn.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
             return int(json.loads(row[0]))
 
     def counts(self) -> tuple[int, int]:
-        with self._lock:
+        with self._db():
             articles = self._conn.execute("SELECT COUNT(*) FROM articles").fetchone()[0]
             chunks = self._conn.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
             return articles, chunks
@@ -189,41 +265,41 @@ class Store:
         return sum(p.stat().st_size for p in self.path.iterdir() if p.is_file())
 
     def newest_published(self) -> date | None:
-        with self._lock:
+        with self._db():
             row = self._conn.execute("SELECT MAX(published) FROM articles").fetchone()
         return parse_date(row[0]) if row and row[0] else None
 
     def last_ingest(self) -> str | None:
-        with self._lock:
+        with self._db():
             row = self._conn.execute("SELECT value FROM meta WHERE key='last_ingest'").fetchone()
         return json.loads(row[0]) if row else None
 
     # ------------------------------------------------------------------ articles
 
     def article_hash(self, article_id: str) -> str | None:
-        with self._lock:
+        with self._db():
             row = self._conn.execute("SELECT hash FROM articles WHERE id=?", (article_id,)).fetchone()
         return row[0] if row else None
 
     def find_by_hash(self, digest: str) -> str | None:
-        with self._lock:
+        with self._db():
             row = self._conn.execute("SELECT id FROM articles WHERE hash=?", (digest,)).fetchone()
         return row[0] if row else None
 
     def has_url(self, url: str) -> bool:
-        with self._lock:
+        with self._db():
             return self._conn.execute("SELECT 1 FROM articles WHERE url=?", (url,)).fetchone() is not None
 
     def resolve(self, ref: str) -> str | None:
         """Article id for an id or URL."""
-        with self._lock:
+        with self._db():
             row = self._conn.execute(
                 "SELECT id FROM articles WHERE id=? OR url=?", (ref, ref)
             ).fetchone()
         return row[0] if row else None
 
     def article(self, article_id: str) -> Article | None:
-        with self._lock:
+        with self._db():
             row = self._conn.execute(
                 "SELECT id, title, text, url, source, published, authors, origin FROM articles WHERE id=?",
                 (article_id,),
@@ -240,7 +316,7 @@ class Store:
         if not ids:
             return {}
         marks = ",".join("?" * len(ids))
-        with self._lock:
+        with self._db():
             rows = self._conn.execute(
                 f"""SELECT c.id, c.article_id, c.start, c.end, c.text, a.title, a.url, a.source,
                            a.published, c.ordinal
@@ -279,7 +355,7 @@ class Store:
             f"SELECT f.rowid, -bm25(chunks_fts, {BM25_WEIGHTS[0]}, {BM25_WEIGHTS[1]}) AS s "
             f"FROM chunks_fts f{join} WHERE chunks_fts MATCH ?{where} ORDER BY s DESC LIMIT ?"
         )
-        with self._lock:
+        with self._db():
             rows = self._conn.execute(sql, [match, *params, k]).fetchall()
         return [(int(r[0]), float(r[1])) for r in rows]
 
@@ -288,14 +364,14 @@ class Store:
         term = term.replace('"', "")
         if not term:
             return 0
-        with self._lock:
+        with self._db():
             return self._conn.execute(
                 "SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?", (f'"{term}"',)
             ).fetchone()[0]
 
     def filtered_ids(self, filters: Filters) -> np.ndarray:
         where, params = self._filter_sql(filters)
-        with self._lock:
+        with self._db():
             rows = self._conn.execute(
                 f"SELECT c.id FROM chunks c JOIN articles a ON a.id = c.article_id WHERE 1{where}",
                 params,
@@ -323,7 +399,7 @@ class Store:
 
     def vectors_for(self, ids: Sequence[int]) -> np.ndarray:
         marks = ",".join("?" * len(ids))
-        with self._lock:
+        with self._db():
             rows = dict(
                 self._conn.execute(f"SELECT id, vector FROM chunks WHERE id IN ({marks})", list(ids))
             )
@@ -331,45 +407,91 @@ class Store:
 
     # ------------------------------------------------------------------ FAISS cache
 
-    def _vector_index(self):
+    def _open_vectors(self) -> None:
+        """Load the FAISS cache on open, rebuilding it from SQLite when it cannot be trusted.
+        A writable index saves the rebuilt file and drops leftover ``.tmp`` files, unless a
+        writer is at work (it does both itself); a read-only one keeps the repair in memory."""
+        with self._lock:
+            self._vector_index(opening=True)
+        if self.read_only or (self._vectors_saved and not _leftovers(self.path)):
+            return
+        try:
+            lock = _try_lock(self.path / LOCK_FILE)
+        except OSError as exc:
+            log.warning("cannot take %s to save the repaired cache (%s)", LOCK_FILE, exc)
+            return
+        if lock is None:
+            return
+        try:
+            _remove_leftovers(self.path)
+            with self._lock:
+                self._vector_index()  # a writer may have committed before we got the lock
+            if not self._vectors_saved:
+                self._save_vectors_or_warn()
+        finally:
+            _release_lock(lock)
+
+    def _vector_index(self, *, opening: bool = False):
         """The in-memory FAISS index, (re)loaded when SQLite has moved on. Caller holds the lock."""
         generation = self.generation()
         if self._vectors is not None and self._vectors_generation == generation:
             return self._vectors
-        faiss = _faiss()
         path = self.path / VECTORS_FILE
-        manifest = self._read_manifest_file()
-        _, chunks = self.counts()
-        index = None
-        if path.exists() and manifest.get("vectors_generation") == generation:
-            index = faiss.read_index(str(path))
-            if index.d != self.dimension or index.ntotal != chunks:
-                log.warning(
-                    "%s holds %d vectors of dimension %d, the database %d chunks of dimension %d;"
-                    " rebuilding it", path, index.ntotal, index.d, chunks, self.dimension,
-                )
-                index = None
+        index, problem = self._read_vectors_file(generation)
         if index is None:
+            # On open every problem is worth a warning; later, a file behind SQLite only means
+            # another process committed and has not saved yet.
+            level = logging.WARNING if opening or "behind" not in problem else logging.INFO
+            log.log(level, "%s %s; rebuilding it from %s%s", path, problem, DB_FILE,
+                    " (in memory: the index is read-only)" if self.read_only else "")
             index = self._rebuild_vectors()
         self._vectors, self._vectors_generation = index, generation
+        self._vectors_saved = problem == ""
         return index
+
+    def _read_vectors_file(self, generation: int) -> tuple[Any, str]:
+        """(index, "") when vectors.faiss is current and sound, else (None, what is wrong)."""
+        faiss = _faiss()
+        path = self.path / VECTORS_FILE
+        if not path.exists():
+            return None, "is missing"
+        saved_at = self._read_manifest_file().get("vectors_generation")
+        if saved_at != generation:
+            return None, f"is behind {DB_FILE} (saved at generation {saved_at}, now {generation})"
+        try:
+            index = faiss.read_index(str(path))
+        except (RuntimeError, MemoryError) as exc:  # what FAISS raises for a bad file
+            return None, f"is unreadable ({_faiss_reason(exc)})"
+        with self._db() as conn:
+            ids = np.fromiter((r[0] for r in conn.execute("SELECT id FROM chunks ORDER BY id")),
+                              dtype=np.int64)
+        if not hasattr(index, "id_map") or index.d != self.dimension or index.ntotal != ids.size:
+            return None, (
+                f"holds {index.ntotal} vectors of dimension {index.d}, {DB_FILE} {ids.size} chunks "
+                f"of dimension {self.dimension}"
+            )
+        if not np.array_equal(np.sort(faiss.vector_to_array(index.id_map)), ids):
+            return None, f"holds other chunk ids than {DB_FILE}"
+        return index, ""
 
     def _rebuild_vectors(self):
         faiss = _faiss()
         # Inner product on L2-normalised vectors is cosine similarity; flat = exact search.
         index = faiss.IndexIDMap2(faiss.IndexFlatIP(self.dimension))
-        cursor = self._conn.execute("SELECT id, vector FROM chunks ORDER BY id")
-        while rows := cursor.fetchmany(10_000):
-            ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-            vectors = np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
-            index.add_with_ids(vectors, ids)
+        with self._db() as conn:
+            cursor = conn.execute("SELECT id, vector FROM chunks ORDER BY id")
+            while rows := cursor.fetchmany(10_000):
+                ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+                vectors = np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
+                index.add_with_ids(vectors, ids)
         return index
 
     def _read_manifest_file(self) -> dict[str, Any]:
         try:
-            return json.loads((self.path / MANIFEST_FILE).read_text())
-        except (OSError, json.JSONDecodeError):
+            manifest = json.loads((self.path / MANIFEST_FILE).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
             return {}
+        return manifest if isinstance(manifest, dict) else {}
 
     def _write_manifest(self, vectors_generation: int | None = None) -> None:
         articles, chunks = self.counts()
@@ -383,33 +505,63 @@ class Store:
             "vectors_generation": self._vectors_generation if vectors_generation is None else vectors_generation,
             "last_ingest": self.last_ingest(),
         }
-        _atomic_write(self.path / MANIFEST_FILE, json.dumps(manifest, indent=2).encode())
+        path = self.path / MANIFEST_FILE
+        try:
+            _atomic_write(path, json.dumps(manifest, indent=2).encode())
+        except OSError as exc:
+            raise _os_error(exc, f"cannot write {path}") from exc
 
     def _save_vectors(self) -> None:
-        """Write the FAISS file and the manifest. Only the in-memory copy happens under the
-        lock: searches wait for a memcpy, not for the disk."""
+        """Write the FAISS file, then the manifest that vouches for it. Only the in-memory copy
+        happens under the lock: searches wait for a memcpy, not for the disk."""
         faiss = _faiss()
         with self._lock:
             data = faiss.serialize_index(self._vectors)
             generation = self._vectors_generation
-        _atomic_write(self.path / VECTORS_FILE, data.tobytes())
+        path = self.path / VECTORS_FILE
+        try:
+            _atomic_write(path, memoryview(data))
+        except OSError as exc:
+            raise _os_error(exc, f"cannot write {path}") from exc
         self._write_manifest(generation)
+        with self._lock:
+            if self._vectors_generation == generation:
+                self._vectors_saved = True
+
+    def _save_vectors_or_warn(self) -> None:
+        """Save the cache where failing to is no reason to fail the command: SQLite holds
+        everything, and the next open rebuilds the file."""
+        try:
+            self._save_vectors()
+        except (StorageError, IndexReadOnlyError) as exc:
+            log.warning("%s; %s is rebuilt from %s when the index is next opened", exc,
+                        VECTORS_FILE, DB_FILE)
 
     # ------------------------------------------------------------------ writing
 
     @contextmanager
     def writing(self) -> Iterator["Writer"]:
-        """Exclusive write session: holds ``write.lock``; saves FAISS + manifest at the end."""
-        lock = _acquire_lock(self.path / LOCK_FILE)
+        """Exclusive write session: holds ``write.lock``, removes a killed writer's ``.tmp``
+        files, and saves FAISS + manifest at the end (also after an error, when something was
+        committed)."""
+        self.require_writable()
         try:
+            lock = _acquire_lock(self.path / LOCK_FILE)
+        except OSError as exc:
+            raise _os_error(exc, f"cannot take the write lock {self.path / LOCK_FILE}") from exc
+        try:
+            _remove_leftovers(self.path)
             with self._lock:
                 self._vector_index()  # bring the cache up to date before changing it
             writer = Writer(self)
             try:
                 yield writer
-            finally:
-                if writer.committed:
-                    self._save_vectors()
+            except BaseException:
+                if not self._vectors_saved:
+                    self._save_vectors_or_warn()
+                raise
+            if not self._vectors_saved:
+                self._save_vectors_or_warn()
         finally:
             _release_lock(lock)
 
@@ -420,6 +572,7 @@ class Writer:
     def __init__(self, store: Store):
         self.store = store
         self.committed = 0
+        self.articles_committed = 0
 
     @contextmanager
     def batch(self) -> Iterator["Batch"]:
@@ -445,8 +598,14 @@ class Writer:
                 conn.execute("UPDATE meta SET value=? WHERE key='generation'", (json.dumps(generation),))
                 conn.execute("UPDATE meta SET value=? WHERE key='last_ingest'", (json.dumps(_now()),))
                 conn.commit()
+            except sqlite3.DatabaseError as exc:
+                _rollback(conn)
+                error = self._commit_error(exc, batch)
+                if error is None:
+                    raise
+                raise error from exc
             except BaseException:
-                conn.rollback()
+                _rollback(conn)
                 raise
             index = store._vectors
             if removed:
@@ -454,7 +613,23 @@ class Writer:
             if added_ids:
                 index.add_with_ids(np.vstack(added_vectors), np.asarray(added_ids, dtype=np.int64))
             store._vectors_generation = generation
+            store._vectors_saved = False
             self.committed += 1
+            self.articles_committed += len(batch.puts)
+
+    def _commit_error(self, exc: sqlite3.DatabaseError, batch: "Batch") -> RetrievalError | None:
+        """A failed commit as a domain error that says what is kept and what to do."""
+        db = self.store.path / DB_FILE
+        code = _sqlite_code(exc)
+        if code not in (_SQLITE_FULL, _SQLITE_IOERR):
+            return _sqlite_error(exc, db)
+        cause = "the disk is full" if code == _SQLITE_FULL else f"a disk I/O error ({exc})"
+        return StorageError(
+            f"could not write {db}: {cause}. The last {len(batch.puts) or len(batch.removals)} "
+            f"change(s) were rolled back; the {self.articles_committed} article(s) this command "
+            "committed before them are kept, and the index is consistent. Free some disk space "
+            "and run the same command again: articles already stored are skipped."
+        )
 
 
 class Batch:
@@ -512,13 +687,168 @@ def _insert_article(
     return ids
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
+def _create_database(path: Path, model: str, dimension: int, chunking: dict[str, int]) -> None:
+    """Write an empty index.sqlite (schema + meta) under a temporary name, then rename it."""
+    tmp = path / (DB_FILE + ".tmp")
+    tmp.unlink(missing_ok=True)
+    meta = {
+        "format_version": FORMAT_VERSION,
+        "model": model,
+        "dimension": dimension,
+        "chunking": chunking,
+        "generation": 0,
+        "created": _now(),
+        "last_ingest": None,
+    }
+    try:
+        conn = sqlite3.connect(tmp)
+        try:
+            conn.executescript(_SCHEMA)
+            conn.executemany(
+                "INSERT INTO meta(key, value) VALUES (?, ?)", [(k, json.dumps(v)) for k, v in meta.items()]
+            )
+            conn.commit()
+            # WAL is a property of the file: set once here, so readers never have to switch it.
+            conn.execute("PRAGMA journal_mode=WAL")
+        finally:
+            conn.close()
+        os.replace(tmp, path / DB_FILE)
+    except sqlite3.DatabaseError as exc:
+        tmp.unlink(missing_ok=True)
+        raise _sqlite_error(exc, path / DB_FILE) or exc from exc
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise _os_error(exc, f"cannot create {path / DB_FILE}") from exc
+
+
+def _unwritable(db: Path) -> str | None:
+    """Why ``db`` cannot be written here, or None. (Root passes permission checks, but not a
+    read-only mount: ``access`` reports EROFS for everyone.)"""
+    folder = db.parent
+    if _read_only_mount(folder):
+        return "on a read-only file system"
+    if not os.access(folder, os.W_OK):
+        return f"the folder {folder} is not writable by this user"
+    if not os.access(db, os.W_OK):
+        return f"{db} is not writable by this user"
+    return None
+
+
+def _read_only_mount(folder: Path) -> bool:
+    try:
+        return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
+def _connect(db: Path, read_only_reason: str | None) -> sqlite3.Connection:
+    if read_only_reason is None:
+        conn = sqlite3.connect(db, check_same_thread=False, timeout=30)
+        conn.execute("PRAGMA journal_mode=WAL")  # a no-op on files made by _create_database
+        conn.execute("PRAGMA synchronous=NORMAL")
+        return conn
+    uri = db.resolve().as_uri()
+    wal, shm = (db.with_name(db.name + suffix) for suffix in ("-wal", "-shm"))
+    if os.access(db.parent, os.W_OK) or (wal.exists() and shm.exists()):
+        # mode=ro still sees another process's commits; it needs a -shm file next to the
+        # database, made here or left by a writer.
+        conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, check_same_thread=False, timeout=30)
+        try:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return conn
+        except sqlite3.OperationalError as exc:
+            conn.close()
+            if _sqlite_code(exc) not in (_SQLITE_CANTOPEN, _SQLITE_READONLY):
+                raise
+    if wal.exists() and wal.stat().st_size > 0:
+        log.warning(
+            "%s holds commits not yet merged into %s; they are not visible while the folder is "
+            "read-only (open the index once where it can be written to merge them)", wal, db.name,
+        )
+    # immutable: no -wal/-shm, no locks — the only way to read where nothing can be created.
+    return sqlite3.connect(f"{uri}?mode=ro&immutable=1", uri=True, check_same_thread=False)
+
+
+def _sqlite_code(exc: sqlite3.Error) -> int:
+    return getattr(exc, "sqlite_errorcode", 0) & 0xFF
+
+
+def _sqlite_error(exc: sqlite3.Error, db: Path) -> RetrievalError | None:
+    """The domain error for a SQLite failure that is not a bug, or None."""
+    code = _sqlite_code(exc)
+    if code in (_SQLITE_CORRUPT, _SQLITE_NOTADB):
+        return IndexDamagedError(f"{db} is damaged ({exc}): restore it or rebuild the index")
+    if code == _SQLITE_FULL:
+        return StorageError(f"cannot write {db}: the disk is full ({exc}); free some disk space")
+    if code == _SQLITE_IOERR:
+        return StorageError(f"cannot read or write {db}: disk I/O error ({exc})")
+    if code == _SQLITE_READONLY:
+        return IndexReadOnlyError(f"{db} cannot be written ({exc})")
+    if code == _SQLITE_CANTOPEN:
+        return StorageError(f"cannot open {db} ({exc})")
+    return None
+
+
+def _os_error(exc: OSError, doing: str) -> RetrievalError:
+    """An OSError from writing the index folder as a domain error."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return StorageError(f"{doing}: the disk is full; free some disk space")
+    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return IndexReadOnlyError(f"{doing}: {exc.strerror}")
+    return StorageError(f"{doing}: {exc.strerror or exc}")
+
+
+def _faiss_reason(exc: BaseException) -> str:
+    """FAISS's message without the C++ function name and source location."""
+    text = str(exc).strip() or type(exc).__name__
+    text = re.sub(r"^Error in .*? at \S+:\d+: (Error: )?", "", text)
+    return text[:200]
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    try:
+        conn.rollback()
+    except sqlite3.OperationalError as exc:  # SQLite may have rolled back already
+        log.debug("rollback: %s", exc)
+
+
+def _leftovers(folder: Path) -> list[Path]:
+    return [folder / name for name in TMP_FILES if (folder / name).exists()]
+
+
+def _remove_leftovers(folder: Path) -> None:
+    """Delete files a killed writer left half-written. Caller holds the write lock."""
+    for path in _leftovers(folder):
+        log.info("removing %s, left by an interrupted write", path)
+        path.unlink(missing_ok=True)
+
+
+def _atomic_write(path: Path, data) -> None:
+    """Write ``path`` completely or not at all: a temporary file, fsync, rename, fsync the
+    folder. The temporary file is removed when writing fails (a disk that filled up)."""
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
+
+
+def _try_lock(path: Path):
+    """The write lock if it is free, else None (never waits)."""
+    try:
+        return _acquire_lock(path)
+    except IndexLockedError:
+        return None
 
 
 def _acquire_lock(path: Path):
@@ -535,10 +865,14 @@ def _acquire_lock(path: Path):
             f"index {path.parent} is being written by another process (pid {holder}); "
             "try again when it has finished"
         ) from None
-    fh.seek(0)
-    fh.truncate()
-    fh.write(str(os.getpid()))
-    fh.flush()
+    try:
+        fh.seek(0)
+        fh.truncate()
+        fh.write(str(os.getpid()))
+        fh.flush()
+    except OSError:
+        fh.close()  # closing releases the flock
+        raise
     return fh
 
 
@@ -553,7 +887,7 @@ def _release_lock(fh) -> None:
 
 def iter_chunk_texts(store: Store) -> Iterable[tuple[int, str, str]]:
     """(chunk id, title, text) for every chunk; used by benchmarks."""
-    with store._lock:
+    with store._db():
         rows = store._conn.execute(
             "SELECT c.id, a.title, c.text FROM chunks c JOIN articles a ON a.id=c.article_id ORDER BY c.id"
         ).fetchall()
