@@ -51,6 +51,51 @@ class Settings(BaseSettings):
     fetch_max_bytes: int = Field(
         5_000_000, gt=0, description="Largest response body accepted when fetching an URL."
     )
+    fetch_deadline: float = Field(
+        30.0,
+        gt=0,
+        description="Seconds a whole URL fetch may take: resolving, connecting, redirects and "
+        "every byte of the body (a server sending one byte at a time is cut off here).",
+    )
+    fetch_allow: str = Field(
+        "",
+        description="Comma-separated host names, addresses or networks (e.g. "
+        "'intranet.example,127.0.0.1,10.0.0.0/8') fetched from although they are not public; "
+        "every other loopback, private, link-local, multicast or reserved address is refused.",
+    )
+    feed_budget: float = Field(
+        300.0,
+        gt=0,
+        description="Seconds all of one feed's entries may take to fetch; entries not fetched by "
+        "then are reported as failed.",
+    )
+    fetch_per_host: int = Field(
+        4, ge=1, le=16, description="Feed entries fetched at the same time from one host."
+    )
+    max_article_chars: int = Field(
+        500_000,
+        gt=0,
+        description="Longest article text accepted, in characters (a long news feature is "
+        "~50,000); longer items are refused, not cut.",
+    )
+    max_chunks: int = Field(
+        1_000, gt=0, description="Most chunks one article may become; more is refused."
+    )
+    max_gz_bytes: int = Field(
+        500_000_000,
+        gt=0,
+        description="Most bytes a .jsonl.gz file may inflate to; reading stops there (articles "
+        "before it are kept).",
+    )
+    max_line_bytes: int = Field(
+        10_000_000, gt=0, description="Longest JSONL line accepted, in bytes; longer lines fail."
+    )
+    max_html_bytes: int = Field(
+        5_000_000,
+        gt=0,
+        description="Largest .html page or feed file read from disk, in bytes (URL bodies are "
+        "capped by RETRIEVER_FETCH_MAX_BYTES).",
+    )
     user_agent: str = Field(
         "newsbot-retriever/0.1 (+https://github.com/)", description="User-Agent for URL fetches."
     )
@@ -64,6 +109,14 @@ class Settings(BaseSettings):
         "served, ingest and remove are refused. A folder or file that cannot be written is "
         "opened read-only anyway.",
     )
+
+    @field_validator("fetch_allow", mode="after")
+    @classmethod
+    def _allow_list(cls, value: str) -> str:
+        from retrieval.fetch import AllowList
+
+        AllowList.parse(value)  # a bad entry is named now, not at the first fetch
+        return value
 
     @field_validator("index", "cache_dir", mode="after")
     @classmethod

@@ -23,7 +23,8 @@ from retrieval.embeddings import Embedder, load_embedder
 from retrieval.errors import IndexMissingError, ModelMismatchError
 from retrieval.rerank import RERANK_POOL, CrossEncoderReranker
 from retrieval.search import hybrid
-from retrieval.sources import Fetcher, Reader
+from retrieval.fetch import Fetcher
+from retrieval.sources import Limits, Reader
 from retrieval.store import DB_FILE, Store
 from retrieval.types import Answer, Article, Chunk, Filters, Hit, IngestReport, ItemResult, Stats
 
@@ -43,7 +44,7 @@ class Engine:
         self._reranker: CrossEncoderReranker | None = None
         self._load_locks = {name: threading.Lock() for name in ("_embedder", "_bulk_embedder", "_reranker")}
         self._ingest_lock = threading.Lock()
-        self._fetcher = Fetcher(settings.fetch_timeout, settings.fetch_max_bytes, settings.user_agent)
+        self._fetcher = Fetcher.from_settings(settings)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -184,16 +185,21 @@ class Engine:
         bad item: failures are in the report, naming the item and the reason."""
         started = time.perf_counter()
         report = IngestReport()
+        items = list(items)
+        if self._store is not None:
+            self._store.require_writable()  # before anything is fetched
+        reader = Reader(self._fetcher, Limits.from_settings(self.settings), is_known=self._is_known)
+        # The network first, without the index's write lock: a slow server holds up no writer.
+        fetched = reader.fetch(items)
         with self._ingest_lock:
             store = self._ensure_store()
-            store.require_writable()  # before anything is fetched
-            reader = Reader(self._fetcher, is_known=store.has_url)
+            store.require_writable()
             bar = _progress_bar(progress)
             pending: list[tuple[Article, list[Chunk], str, int]] = []
             seen_hashes: set[str] = set()
             try:
                 with store.writing() as writer:
-                    for item in reader.read(list(items)):
+                    for item in reader.read(items, fetched):
                         if isinstance(item, ItemResult):
                             report.results.append(item)
                             continue
@@ -206,6 +212,12 @@ class Engine:
                             self.settings.chunk_max_words,
                             self.settings.chunk_overlap_words,
                         )
+                        if len(chunks) > self.settings.max_chunks:
+                            report.results.append(ItemResult(item.origin, "failed", (
+                                f"{len(chunks):,} chunks, over the {self.settings.max_chunks:,} "
+                                "allowed for one article (RETRIEVER_MAX_CHUNKS)"), title=item.title))
+                            seen_hashes.discard(item.hash)
+                            continue
                         # Placeholder keeps the report in input order; filled in by _flush.
                         report.results.append(ItemResult(item.origin, "pending"))
                         pending.append((item, chunks, status, len(report.results) - 1))
@@ -216,6 +228,9 @@ class Engine:
                 bar.close()
         report.seconds = time.perf_counter() - started
         return report
+
+    def _is_known(self, url: str) -> bool:
+        return self._store is not None and self._store.has_url(url)
 
     def _classify(
         self, store: Store, article: Article, seen: set[str], report: IngestReport

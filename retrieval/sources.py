@@ -6,26 +6,43 @@ Formats are detected from the name and, for URLs, from the response:
 * ``.html`` / ``.htm`` — main text and metadata extracted with trafilatura
 * ``.jsonl`` / ``.jsonl.gz`` — one article per line (url, title, text, source, published, authors)
 * ``.xml`` / ``.rss`` / ``.atom`` and feed URLs — every entry's article is fetched
-* directories — walked recursively; ``http(s)://`` — fetched with httpx
+* directories — walked recursively; ``http(s)://`` — fetched through retrieval/fetch.py
 
-Each item that cannot be read is reported as a failed :class:`ItemResult` naming the item and
-the reason; the others go on.
+Each item that cannot be read is reported as a failed :class:`ItemResult` naming the item
+(``FILE``, ``FILE:LINE``, the URL) and the reason; the others go on. Whatever goes wrong while
+one item is read — a field of the wrong type, JSON nested too deeply, corrupt gzip data, a
+malformed URL, bytes that are not text, an error inside trafilatura or feedparser — stops at
+that item's boundary (:meth:`Reader._guard`, the only place here that catches any exception).
+
+Reading is bounded (:class:`Limits`, each a ``RETRIEVER_*`` setting): article text, JSONL line
+length, bytes a ``.gz`` inflates to (streamed, never held), HTML and feed file size. A reader
+holds one JSONL line at a time, and runs of blank lines are skipped in C, so a gigabyte of
+newlines costs seconds. Network work happens in :meth:`Reader.fetch`, before the engine takes
+the index's write lock; :meth:`Reader.read` then reads local files and hands back what was
+fetched, in input order.
 """
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import json
 import logging
 import re
-from collections.abc import Callable, Iterator
+import threading
+import time
+import zlib
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import urlsplit
 
 from retrieval.clean import clean_text
-from retrieval.errors import FetchError, IngestError
+from retrieval.errors import IngestError
+from retrieval.fetch import Fetcher
 from retrieval.types import Article, ItemResult, article_id_for
 
 log = logging.getLogger(__name__)
@@ -39,6 +56,30 @@ SUPPORTED = TEXT_SUFFIXES + HTML_SUFFIXES + JSONL_SUFFIXES + FEED_SUFFIXES
 _FRONT_MATTER = re.compile(r"\A\ufeff?---[ \t]*\n(.*?)\n---[ \t]*(?:\n|\Z)", re.S)
 
 Item = Article | ItemResult  # what readers yield: an article, or a failure naming the item
+
+#: Bytes read at a time from a JSONL file (or inflated from a .gz): memory stays near this.
+BLOCK_BYTES = 1 << 20
+#: Feed entries fetched at once in all (RETRIEVER_FETCH_PER_HOST bounds each host).
+FEED_WORKERS = 8
+#: A JSONL file stops being read after this many failed lines: past that it is not a corpus,
+#: and a million one-byte bad lines should not cost a million messages.
+MAX_FAILED_LINES = 1_000
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What reading one input may cost; each field is the RETRIEVER_* setting of that name."""
+
+    max_article_chars: int = 500_000
+    max_line_bytes: int = 10_000_000
+    max_gz_bytes: int = 500_000_000
+    max_html_bytes: int = 5_000_000
+    feed_budget: float = 300.0
+    fetch_per_host: int = 4
+
+    @classmethod
+    def from_settings(cls, settings) -> "Limits":
+        return cls(**{name: getattr(settings, name) for name in cls.__dataclass_fields__})
 
 
 # ---------------------------------------------------------------------------- field parsing
@@ -78,8 +119,18 @@ def _authors(value: Any) -> tuple[str, ...]:
 def _source_from_url(url: str | None) -> str | None:
     if not url:
         return None
-    host = urlparse(url).hostname or ""
+    host = urlsplit(url).hostname or ""
     return host.removeprefix("www.") or None
+
+
+def _check_string(name: str, value: str, origin: str) -> None:
+    """Refuse what cannot be stored as text: NUL characters and lone surrogates."""
+    if "\x00" in value:
+        raise IngestError(origin, f"{name} holds NUL characters: binary data, not text")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise IngestError(origin, f"{name} holds a character that is not valid Unicode text ({exc.reason})") from exc
 
 
 def make_article(
@@ -97,8 +148,15 @@ def make_article(
     if not text:
         raise IngestError(origin, "no article text found")
     url = (url or "").strip() or None
+    for name, value in (("text", text), ("title", title), ("url", url), ("source", source)):
+        if value:
+            _check_string(name, value, origin)
     if url and not re.match(r"https?://", url):
         raise IngestError(origin, f"url must start with http:// or https:// (got {url!r})")
+    try:
+        urlsplit(url or "").port  # parses the host and port: "http://[::1" fails here
+    except ValueError as exc:
+        raise IngestError(origin, f"malformed url {url!r} ({exc})") from exc
     title = " ".join((title or "").split()) or _fallback_title(text)
     return Article(
         id=article_id_for(url, text),
@@ -152,6 +210,9 @@ def read_html(html: str | bytes, origin: str, url: str | None = None) -> Article
     """Main text and metadata (title, date, author, outlet, canonical URL) via trafilatura."""
     import trafilatura
 
+    if isinstance(html, bytes) and html.startswith(_WIDE_BOMS):
+        html = decode_text(html, origin)  # trafilatura guesses 8-bit encodings itself
+
     doc = trafilatura.bare_extraction(
         html, url=url, with_metadata=True, include_comments=False, include_tables=False
     )
@@ -174,7 +235,17 @@ def read_html(html: str | bytes, origin: str, url: str | None = None) -> Article
 
 
 def article_from_row(row: dict[str, Any], origin: str) -> Article:
-    """One JSONL object (url, title, text, source, published, authors) → Article."""
+    """One JSONL object (url, title, text, source, published, authors) → Article. Every field is
+    type-checked here: a wrong type is this row's IngestError, never an AttributeError later."""
+    for name in ("url", "title", "text", "source", "published"):
+        value = row.get(name)
+        if value is not None and not isinstance(value, str):
+            raise IngestError(origin, f"field {name!r} must be a string, not {_json_type(value)}")
+    authors = row.get("authors")
+    if authors is not None and not isinstance(authors, str) and not (
+        isinstance(authors, list) and all(isinstance(a, str) for a in authors)
+    ):
+        raise IngestError(origin, f"field 'authors' must be a string or a list of strings, not {_json_type(authors)}")
     return make_article(
         text=row.get("text", ""),
         title=row.get("title"),
@@ -186,21 +257,74 @@ def article_from_row(row: dict[str, Any], origin: str) -> Article:
     )
 
 
-def read_jsonl(lines: Iterator[str], origin: str) -> Iterator[Item]:
+def _json_type(value: Any) -> str:
+    names = {bool: "a boolean", int: "a number", float: "a number", list: "a list", dict: "an object"}
+    return names.get(type(value), type(value).__name__)
+
+
+def read_jsonl_line(line: str | bytes, where: str) -> Item:
+    """One JSONL line → an Article, or a failed ItemResult naming ``where``. Never raises."""
+    try:
+        if isinstance(line, bytes):
+            line = line.decode("utf-8")
+        row = json.loads(line)
+    except UnicodeDecodeError as exc:
+        return ItemResult(where, "failed", f"not UTF-8 text (byte {exc.start + 1} of the line)")
+    except RecursionError:
+        return ItemResult(where, "failed", "JSON nested too deeply to read")
+    except ValueError as exc:  # JSONDecodeError, and ints past Python's digit limit
+        return ItemResult(where, "failed", f"invalid JSON ({getattr(exc, 'msg', exc)})")
+    if not isinstance(row, dict):
+        return ItemResult(where, "failed", f"line is {_json_type(row)}, not a JSON object")
+    try:
+        return article_from_row(row, where)
+    except IngestError as exc:
+        return ItemResult(where, "failed", exc.reason)
+
+
+def read_jsonl(lines: Iterable[str | bytes], origin: str) -> Iterator[Item]:
     """One article per line; a bad line is reported as ``FILE:LINE`` and skipped."""
     for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        where = f"{origin}:{number}"
-        try:
-            row = json.loads(line)
-            if not isinstance(row, dict):
-                raise IngestError(where, "line is not a JSON object")
-            yield article_from_row(row, where)
-        except json.JSONDecodeError as exc:
-            yield ItemResult(where, "failed", f"invalid JSON ({exc.msg})")
-        except IngestError as exc:
-            yield ItemResult(where, "failed", exc.reason)
+        if line.strip():
+            yield read_jsonl_line(line, f"{origin}:{number}")
+
+
+_CONTENT = re.compile(rb"\S")
+
+
+def jsonl_lines(blocks: Iterable[bytes], max_line: int) -> Iterator[tuple[int, bytes | None]]:
+    """(line number, line) for each line of ``blocks`` that is not blank; the line is None when
+    it is longer than ``max_line`` bytes (its bytes are skipped, never held). Blank runs are
+    skipped with C-speed searches, however many newlines they hold."""
+    number = 1  # the line that `pending` belongs to
+    pending = bytearray()
+    too_long = False
+    for block in blocks:
+        pos, size = 0, len(block)
+        while pos < size:
+            if not pending and not too_long:
+                found = _CONTENT.search(block, pos)
+                if found is None:
+                    number += block.count(b"\n", pos)
+                    break
+                number += block.count(b"\n", pos, found.start())
+                pos = found.start()
+            end = block.find(b"\n", pos)
+            stop = size if end < 0 else end
+            if not too_long:
+                pending += block[pos:stop]
+                if len(pending) > max_line:
+                    pending.clear()
+                    too_long = True
+            if end < 0:
+                break
+            yield number, (None if too_long else bytes(pending))
+            pending.clear()
+            too_long = False
+            number += 1
+            pos = end + 1
+    if too_long or pending.strip():
+        yield number, (None if too_long else bytes(pending))
 
 
 def looks_like_feed(content: bytes | str, content_type: str = "") -> bool:
@@ -236,31 +360,164 @@ def parse_feed(content: bytes | str, origin: str) -> list[dict[str, Any]]:
     return entries
 
 
+# ---------------------------------------------------------------------------- decoding
+
+
+_WIDE_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)  # UTF-32's BOMs begin with these too
+_BOMS = (  # UTF-32 first: its little-endian mark starts with UTF-16's
+    (codecs.BOM_UTF32_LE, "utf-32-le"),
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+
+
+def decode_text(data: bytes, origin: str) -> str:
+    """Bytes → text: by the byte-order mark when there is one (UTF-8, UTF-16 or UTF-32, either
+    byte order), else UTF-8, else Windows-1252. Text holding NUL characters is refused as
+    binary (UTF-16 without a byte-order mark looks like that too)."""
+    for bom, codec in _BOMS:
+        if data.startswith(bom):
+            try:
+                text = data[len(bom) :].decode(codec)
+            except UnicodeDecodeError as exc:
+                raise IngestError(origin, f"starts with a {codec} byte-order mark but is not {codec} text (byte {exc.start + len(bom)})") from exc
+            break
+    else:
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            try:
+                text = data.decode("cp1252")
+            except UnicodeDecodeError as exc:
+                raise IngestError(origin, "not text: neither UTF-8 nor Windows-1252") from exc
+    if "\x00" in text:
+        raise IngestError(origin, "binary data, not text (it holds NUL bytes; UTF-16 text needs a byte-order mark)")
+    return text
+
+
+def _read_bytes(path: Path, cap: int, setting: str) -> bytes:
+    """The file's bytes, refused when there are more than ``cap`` (named by ``setting``)."""
+    origin = str(path)
+    try:
+        if not path.is_file():
+            raise IngestError(origin, "not a regular file")
+        size = path.stat().st_size
+        if size > cap:
+            raise IngestError(origin, f"file is {size:,} bytes, over the {cap:,}-byte limit ({setting})")
+        with path.open("rb") as fh:
+            data = fh.read(cap + 1)  # the file may have grown since stat
+    except OSError as exc:
+        raise IngestError(origin, f"cannot read file ({exc.strerror or exc})") from exc
+    if len(data) > cap:
+        raise IngestError(origin, f"file is over the {cap:,}-byte limit ({setting})")
+    return data
+
+
+# ---------------------------------------------------------------------------- item boundary
+
+
+def _describe(exc: Exception) -> str:
+    """The reason given for an error that is not an IngestError, met while reading one item."""
+    if isinstance(exc, RecursionError):
+        return "nested too deeply to read"
+    if isinstance(exc, (zlib.error, EOFError, gzip.BadGzipFile)):
+        return f"corrupt or truncated gzip data ({exc})"
+    if isinstance(exc, UnicodeError):
+        return f"cannot decode it ({exc})"
+    if isinstance(exc, MemoryError):
+        return "too large to hold in memory"
+    if isinstance(exc, OSError):
+        return f"cannot read it ({exc.strerror or exc})"
+    return f"unexpected error while reading it ({type(exc).__name__}: {exc})"
+
+
+def _is_url(item: str) -> bool:
+    """http(s) URLs, and anything else with a scheme (so ``file://`` is refused by name)."""
+    return bool(re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", item))
+
+
 # ---------------------------------------------------------------------------- walking items
 
 
 class Reader:
     """Turns CLI items (paths, directories, URLs) into a stream of articles and failures.
 
-    ``is_known(url)`` lets feed ingestion skip entries that are already indexed without
-    fetching them again.
+    Two phases, so that the network is never waited on while the index is locked:
+    :meth:`fetch` gets everything the items need from the network (URLs, feeds and their
+    entries, also feed files inside directories), then :meth:`read` walks the items in order,
+    reading local files as it goes and handing back what was fetched. ``is_known(url)`` lets
+    feed ingestion skip entries that are already indexed without fetching them again.
     """
 
-    def __init__(self, fetcher: "Fetcher", is_known: Callable[[str], bool] = lambda url: False):
+    def __init__(
+        self,
+        fetcher: Fetcher,
+        limits: Limits = Limits(),
+        is_known: Callable[[str], bool] = lambda url: False,
+    ):
         self.fetcher = fetcher
+        self.limits = limits
         self.is_known = is_known
 
-    def read(self, items: list[str]) -> Iterator[Item]:
+    def fetch(self, items: list[str]) -> dict[str, list[Item]]:
+        """What the items hold behind the network, keyed by URL or feed file path."""
+        fetched: dict[str, list[Item]] = {}
         for item in items:
-            try:
-                if re.match(r"https?://", item):
-                    yield from self._url(item)
-                else:
-                    yield from self._path(Path(item))
-            except IngestError as exc:
-                yield ItemResult(exc.item, "failed", exc.reason)
+            if _is_url(item):
+                fetched[item] = list(self._guard(item, self._url(item)))
+                continue
+            for path in self._feed_files(Path(item)):
+                fetched[str(path)] = list(self._guard(str(path), self._feed_file(path)))
+        return fetched
 
-    def _path(self, path: Path) -> Iterator[Item]:
+    def read(self, items: list[str], fetched: dict[str, list[Item]] | None = None) -> Iterator[Item]:
+        """Every article and failure of ``items``, in order (fetching now what ``fetched``,
+        from :meth:`fetch`, does not hold)."""
+        fetched = fetched or {}
+        for item in items:
+            if item in fetched:
+                yield from fetched[item]
+            elif _is_url(item):
+                yield from self._guard(item, self._url(item))
+            else:
+                yield from self._guard(item, self._path(Path(item), fetched))
+
+    def _guard(self, where: str, items: Iterator[Item]) -> Iterator[Item]:
+        """The per-item boundary. Whatever goes wrong while ``where`` is read becomes its
+        failure, with the reason, and the caller goes on with the next item; articles over the
+        size limit are refused here. This is the one place in the readers that catches any
+        exception: parsers (json, gzip, trafilatura, lxml, feedparser) raise more kinds than
+        can be listed, and one bad item must never stop the others."""
+        try:
+            for item in items:
+                yield self._bounded(item)
+        except IngestError as exc:
+            yield ItemResult(exc.item, "failed", exc.reason)
+        except Exception as exc:  # noqa: BLE001 - the documented per-item boundary
+            log.debug("reading %s failed", where, exc_info=True)
+            yield ItemResult(where, "failed", _describe(exc))
+
+    def _bounded(self, item: Item) -> Item:
+        cap = self.limits.max_article_chars
+        if isinstance(item, Article) and len(item.text) > cap:
+            return ItemResult(
+                item.origin, "failed",
+                f"article text is {len(item.text):,} characters, over the {cap:,} limit (RETRIEVER_MAX_ARTICLE_CHARS)",
+            )
+        return item
+
+    def _feed_files(self, path: Path) -> list[Path]:
+        """Feed files at ``path`` (itself, or inside it when it is a directory)."""
+        try:
+            if path.is_dir():
+                return sorted(p for p in path.rglob("*") if p.is_file() and p.name.lower().endswith(FEED_SUFFIXES))
+            return [path] if path.name.lower().endswith(FEED_SUFFIXES) and path.is_file() else []
+        except OSError:
+            return []  # read() names the problem
+
+    def _path(self, path: Path, fetched: dict[str, list[Item]]) -> Iterator[Item]:
         if path.is_dir():
             files = sorted(
                 p for p in path.rglob("*") if p.is_file() and p.name.lower().endswith(SUPPORTED)
@@ -268,35 +525,80 @@ class Reader:
             if not files:
                 yield ItemResult(str(path), "failed", "no supported files in directory")
             for file in files:
-                try:
-                    yield from self._file(file)
-                except IngestError as exc:
-                    yield ItemResult(exc.item, "failed", exc.reason)
+                if str(file) in fetched:
+                    yield from fetched[str(file)]
+                else:
+                    yield from self._guard(str(file), self._file(file))
             return
         if not path.exists():
             raise IngestError(str(path), "no such file or directory")
-        yield from self._file(path)
+        yield from fetched[str(path)] if str(path) in fetched else self._file(path)
 
     def _file(self, path: Path) -> Iterator[Item]:
         name = path.name.lower()
         origin = str(path)
+        limits = self.limits
         if name.endswith(JSONL_SUFFIXES):
-            opener = gzip.open if name.endswith(".gz") else open
-            try:
-                with opener(path, "rt", encoding="utf-8") as fh:
-                    yield from read_jsonl(iter(fh), origin)
-            except (OSError, UnicodeDecodeError, EOFError) as exc:
-                raise IngestError(origin, f"cannot read file ({exc})") from exc
-            return
-        data = _read_bytes(path)
-        if name.endswith(HTML_SUFFIXES):
-            yield read_html(data, origin)
+            yield from self._jsonl(path)
+        elif name.endswith(HTML_SUFFIXES):
+            yield read_html(_read_bytes(path, limits.max_html_bytes, "RETRIEVER_MAX_HTML_BYTES"), origin)
         elif name.endswith(FEED_SUFFIXES):
-            yield from self._feed(data, origin)
+            yield from self._feed_file(path)
         elif name.endswith(TEXT_SUFFIXES):
-            yield read_text(_decode(data, origin), origin)
+            # 4 bytes per character at most (UTF-32), plus the byte-order mark
+            cap = 4 * limits.max_article_chars + 4
+            data = _read_bytes(path, cap, f"RETRIEVER_MAX_ARTICLE_CHARS={limits.max_article_chars:,} characters")
+            yield read_text(decode_text(data, origin), origin)
         else:
             raise IngestError(origin, f"unsupported file type (supported: {', '.join(SUPPORTED)})")
+
+    def _jsonl(self, path: Path) -> Iterator[Item]:
+        """A .jsonl/.jsonl.gz file, streamed: one line in memory at a time."""
+        origin = str(path)
+        packed = path.name.lower().endswith(".gz")
+        state = {"line": 0}
+        failures = 0
+        try:
+            lines = jsonl_lines(self._blocks(path, packed), self.limits.max_line_bytes)
+            for number, line in lines:
+                state["line"] = number
+                where = f"{origin}:{number}"
+                if line is None:
+                    item: Item = ItemResult(where, "failed", f"line longer than {self.limits.max_line_bytes:,} bytes (RETRIEVER_MAX_LINE_BYTES)")
+                else:
+                    if number == 1:
+                        line = line.removeprefix(codecs.BOM_UTF8)
+                        if line.startswith(_WIDE_BOMS):
+                            raise IngestError(origin, "JSONL must be UTF-8 (this file starts with a UTF-16 or UTF-32 byte-order mark)")
+                    item = self._bounded(read_jsonl_line(line, where))
+                if isinstance(item, ItemResult):
+                    failures += 1
+                yield item
+                if failures >= MAX_FAILED_LINES:
+                    raise IngestError(origin, f"stopped after {failures:,} bad lines (line {number:,}); is it JSONL?")
+        except (OSError, EOFError, zlib.error) as exc:
+            after = f" after line {state['line']:,}" if state["line"] else ""
+            what = "corrupt or truncated gzip data" if packed else "cannot read file"
+            raise IngestError(origin, f"{what}{after} ({exc}); the lines before it were read") from exc
+
+    def _blocks(self, path: Path, packed: bool) -> Iterator[bytes]:
+        """The file's bytes, inflated when ``packed``, refused past RETRIEVER_MAX_GZ_BYTES."""
+        cap = self.limits.max_gz_bytes
+        total = 0
+        with (gzip.open(path, "rb") if packed else path.open("rb")) as fh:
+            while block := fh.read(BLOCK_BYTES):  # gzip inflates no more than it is asked for
+                total += len(block)
+                if packed and total > cap:
+                    raise IngestError(
+                        str(path),
+                        f"inflates to more than {cap:,} bytes (RETRIEVER_MAX_GZ_BYTES); stopped "
+                        "there, the articles before it were read",
+                    )
+                yield block
+
+    def _feed_file(self, path: Path) -> Iterator[Item]:
+        data = _read_bytes(path, self.limits.max_html_bytes, "RETRIEVER_MAX_HTML_BYTES")
+        yield from self._feed(data, str(path))
 
     def _url(self, url: str) -> Iterator[Item]:
         response = self.fetcher.get(url)
@@ -305,112 +607,56 @@ class Reader:
         elif "html" in response.content_type or response.body.lstrip()[:1] == b"<":
             yield read_html(response.body, url, url=response.url)
         elif response.content_type.startswith("text/"):
-            yield read_text(_decode(response.body, url), url, url=response.url)
+            yield read_text(decode_text(response.body, url), url, url=response.url)
         else:
             raise IngestError(url, f"unsupported content type {response.content_type!r}")
 
     def _feed(self, content: bytes | str, origin: str) -> Iterator[Item]:
+        """A feed's entries, fetched a few at a time (at most RETRIEVER_FETCH_PER_HOST per host)
+        and all within RETRIEVER_FEED_BUDGET seconds; each entry is its own item."""
         entries = parse_feed(content, origin)
         if not entries:
             yield ItemResult(origin, "failed", "feed has no entries")
+            return
+        until = time.monotonic() + self.limits.feed_budget
+        budget = f"the feed's budget of RETRIEVER_FEED_BUDGET={self.limits.feed_budget:g}s"
+        hosts: dict[str, threading.Semaphore] = {}
+        tasks = []
         for entry in entries:
-            link = entry["link"]
+            link = entry["link"] if isinstance(entry["link"], str) else None
             label = link or f"{origin} entry {entry['title']!r}"
             if link and self.is_known(link):
-                yield ItemResult(label, "unchanged", "already indexed", title=entry["title"])
+                tasks.append(ItemResult(label, "unchanged", "already indexed", title=entry["title"]))
                 continue
-            try:
-                if link:
-                    response = self.fetcher.get(link)
-                    article = read_html(response.body, link, url=response.url)
-                else:
-                    article = read_html(entry["content"], label)
-                yield make_article(
-                    text=article.text,
-                    title=article.title or entry["title"],
-                    url=article.url or link,
-                    source=article.source or entry["source"],
-                    published=article.published or entry["published"],
-                    authors=article.authors or entry["authors"],
-                    origin=label,
-                )
-            except IngestError as exc:
-                yield ItemResult(label, "failed", exc.reason)
+            host = (urlsplit(link).hostname or "") if link and _is_url(link) else ""
+            slot = hosts.setdefault(host, threading.Semaphore(self.limits.fetch_per_host))
+            tasks.append((entry, link, label, slot))
 
+        def run(task) -> Item:
+            if isinstance(task, ItemResult):
+                return task
+            entry, link, label, slot = task
+            with slot:
+                if link and time.monotonic() >= until:
+                    return ItemResult(label, "failed", f"not fetched: {budget} ran out")
+                results = list(self._guard(label, self._entry(entry, link, label, until, budget)))
+            return results[0]
 
-def _read_bytes(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise IngestError(str(path), f"cannot read file ({exc.strerror or exc})") from exc
+        with ThreadPoolExecutor(max_workers=min(FEED_WORKERS, len(tasks)), thread_name_prefix="feed") as pool:
+            yield from pool.map(run, tasks)
 
-
-def _decode(data: bytes, origin: str) -> str:
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        try:
-            return data.decode("cp1252")
-        except UnicodeDecodeError as exc:
-            raise IngestError(origin, "file is not UTF-8 text") from exc
-
-
-# ---------------------------------------------------------------------------- fetching
-
-
-class Response:
-    def __init__(self, url: str, body: bytes, content_type: str):
-        self.url = url
-        self.body = body
-        self.content_type = content_type
-
-
-class Fetcher:
-    """HTTP GET with a timeout, redirects and a body size cap (httpx)."""
-
-    def __init__(self, timeout: float = 20.0, max_bytes: int = 5_000_000, user_agent: str = ""):
-        self.timeout = timeout
-        self.max_bytes = max_bytes
-        self.user_agent = user_agent
-        self._client = None
-
-    def _http(self):
-        if self._client is None:
-            import httpx
-
-            self._client = httpx.Client(
-                timeout=self.timeout,
-                follow_redirects=True,
-                max_redirects=5,
-                headers={"User-Agent": self.user_agent} if self.user_agent else {},
-            )
-        return self._client
-
-    def get(self, url: str) -> Response:
-        import httpx
-
-        try:
-            with self._http().stream("GET", url) as response:
-                if response.status_code >= 400:
-                    raise FetchError(url, f"HTTP {response.status_code}")
-                declared = int(response.headers.get("content-length") or 0)
-                if declared > self.max_bytes:
-                    raise FetchError(url, f"response too large ({declared} > {self.max_bytes} bytes)")
-                body = bytearray()
-                for block in response.iter_bytes():
-                    body.extend(block)
-                    if len(body) > self.max_bytes:
-                        raise FetchError(url, f"response too large (over {self.max_bytes} bytes)")
-                content_type = response.headers.get("content-type", "").split(";")[0].strip()
-                return Response(str(response.url), bytes(body), content_type.lower())
-        except httpx.TimeoutException as exc:
-            raise FetchError(url, f"timed out after {self.timeout:g}s") from exc
-        except httpx.TooManyRedirects as exc:
-            raise FetchError(url, "too many redirects") from exc
-        except httpx.HTTPError as exc:
-            raise FetchError(url, f"cannot fetch ({exc.__class__.__name__}: {exc})") from exc
-
-    def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+    def _entry(self, entry: dict[str, Any], link: str | None, label: str, until: float, budget: str) -> Iterator[Item]:
+        if link:
+            response = self.fetcher.get(link, until=until, budget=budget)
+            article = read_html(response.body, link, url=response.url)
+        else:
+            article = read_html(entry["content"], label)
+        yield make_article(
+            text=article.text,
+            title=article.title or entry["title"],
+            url=article.url or link,
+            source=article.source or entry["source"],
+            published=article.published or entry["published"],
+            authors=article.authors or entry["authors"],
+            origin=label,
+        )

@@ -6,7 +6,7 @@ import pytest
 
 from retrieval import Settings
 from retrieval.embeddings import HashEmbedder
-from support import ROOT, SEED, LocalSite
+from support import LOOPBACK, ROOT, SEED, LocalSite
 
 
 @pytest.fixture(scope="session")
@@ -16,10 +16,12 @@ def seed_text() -> str:
 
 @pytest.fixture
 def hash_engine(tmp_path):
-    """A fresh engine on an empty index with the fast meaning-free embedder."""
+    """A fresh engine on an empty index with the fast meaning-free embedder; it may fetch from
+    the loopback test servers (RETRIEVER_FETCH_ALLOW), which the fetch guard otherwise refuses."""
     from retrieval.engine import Engine
 
-    engine = Engine.open(Settings(index=tmp_path / "index"), embedder=HashEmbedder(), create=True)
+    settings = Settings(index=tmp_path / "index", fetch_allow=LOOPBACK)
+    engine = Engine.open(settings, embedder=HashEmbedder(), create=True)
     yield engine
     engine.close()
 

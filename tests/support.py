@@ -9,12 +9,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 SEED = ROOT / "corpus" / "000_1630563cb37a9090.txt"
 SHARED = ROOT.parent / "shared"
+#: RETRIEVER_FETCH_ALLOW for tests that ingest from a LocalSite (the guard refuses loopback).
+LOOPBACK = "127.0.0.1"
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     routes: dict[str, tuple[int, str, bytes]] = {}
+    requests: list[str] = []
 
     def do_GET(self):  # noqa: N802 - http.server API
+        self.requests.append(self.path)
         status, content_type, body = self.routes.get(self.path, (404, "text/plain", b"not found"))
         if status in (301, 302):
             self.send_response(status)
@@ -31,15 +35,35 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         pass
 
 
+class _CountingServer(http.server.ThreadingHTTPServer):
+    """Counts accepted connections, so a test can assert that nothing connected at all."""
+
+    connections = 0
+
+    def process_request(self, request, client_address):
+        self.connections += 1
+        super().process_request(request, client_address)
+
+
 class LocalSite:
-    """A real HTTP server on 127.0.0.1 serving registered paths."""
+    """A real HTTP server on 127.0.0.1 serving registered paths; ``requests`` lists the paths
+    asked for and ``connections`` counts the connections accepted."""
 
     def __init__(self):
-        handler = type("Handler", (_Handler,), {"routes": {}})
+        handler = type("Handler", (_Handler,), {"routes": {}, "requests": []})
         self.routes = handler.routes
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.requests = handler.requests
+        self.server = _CountingServer(("127.0.0.1", 0), handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
+
+    @property
+    def port(self) -> int:
+        return self.server.server_address[1]
+
+    @property
+    def connections(self) -> int:
+        return self.server.connections
 
     @property
     def base(self) -> str:

@@ -138,7 +138,7 @@ def test_url_size_cap(tmp_path, site):
     from retrieval.engine import Engine
 
     site.add("/huge", "<html><body><p>" + "word " * 5000 + "</p></body></html>")
-    engine = Engine.open(Settings(index=tmp_path / "i", fetch_max_bytes=1000), embedder=HashEmbedder(), create=True)
+    engine = Engine.open(Settings(index=tmp_path / "i", fetch_max_bytes=1000, fetch_allow="127.0.0.1"), embedder=HashEmbedder(), create=True)
     report = engine.ingest([site.base + "/huge"])
     assert report.failed and "too large" in report.failed[0].reason
     engine.close()

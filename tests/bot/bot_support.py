@@ -81,8 +81,8 @@ def write_corpus(folder: Path) -> Path:
     return folder
 
 
-def open_engine(index: Path, embedder: Any = None, engine_class: type[Engine] = Engine) -> Engine:
-    return engine_class.open(Settings(index=index), embedder=embedder or HashEmbedder())
+def open_engine(index: Path, embedder: Any = None, engine_class: type[Engine] = Engine, **settings: Any) -> Engine:
+    return engine_class.open(Settings(index=index, **settings), embedder=embedder or HashEmbedder())
 
 
 def bot_settings(base_url: str, **overrides: Any) -> BotSettings:

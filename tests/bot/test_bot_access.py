@@ -105,7 +105,8 @@ Ruiz said warmer winters had thinned the glacier for a decade.</p>
 def test_admin_adds_an_article_and_the_next_question_cites_it(tg, start_bot, site,
                                                              writable_index) -> None:
     url = site.add("/world/glacier", ARTICLE)
-    bot = start_bot(engine=open_engine(writable_index), admin_user_ids={ADMIN.id})
+    # The fetch guard refuses loopback addresses unless RETRIEVER_FETCH_ALLOW lists them.
+    bot = start_bot(engine=open_engine(writable_index, fetch_allow="127.0.0.1"), admin_user_ids={ADMIN.id})
     question = "What did Ana Ruiz say about the glacier?"
 
     bot.wait_done(send(tg, ALICE, f"/add {url}")[0])
