@@ -38,7 +38,7 @@ from bot.replies import (
     typing,
 )
 from bot.state import get_state
-from retrieval.errors import RetrievalError
+from retrieval.errors import IndexDamagedError, RetrievalError, StorageError
 from retrieval.types import Answer
 
 logger = logging.getLogger(__name__)
@@ -53,6 +53,8 @@ INLINE_K = 10
 INLINE_CACHE_SECONDS = 30
 
 APOLOGY = "Sorry, something went wrong while answering. Please try again in a minute."
+UNAVAILABLE = ("Sorry, the news index cannot be read right now. The bot's operators can see why "
+               "in its log; please try again later.")
 ASK_USAGE = ("Ask me a question, e.g. /ask What did Qureshi say about Afghanistan? — or reply "
              "to a message with /ask to look for its sources.")
 SOURCE_USAGE = "Reply to a message with /source and I will look for the articles it comes from."
@@ -252,11 +254,15 @@ def _inline_help(username: str) -> InlineQueryResultArticle:
 async def on_error(update: object, context: Context) -> None:
     """The one error handler: log the traceback, reply with a short apology.
 
-    Engine errors (:class:`RetrievalError`) carry messages fit for users and are shown;
-    anything else gets a generic apology.
+    Engine errors (:class:`RetrievalError`) carry messages fit for users and are shown, except
+    a damaged index or a failing disk: that is for the operators (logged at ERROR, with what to
+    do), and users get a polite "cannot be read right now". Anything else gets a generic apology.
     """
     error = context.error
-    if isinstance(error, RetrievalError):
+    if isinstance(error, (IndexDamagedError, StorageError)):
+        logger.error("The index failed: %s", error)
+        text = UNAVAILABLE
+    elif isinstance(error, RetrievalError):
         logger.warning("Engine error: %s", error)
         text = f"Sorry: {error}"
     else:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from collections.abc import Iterator
 from datetime import date
@@ -156,33 +157,52 @@ def remove(ctx, ref: str, index) -> None:
 # ---------------------------------------------------------------------------- questions
 
 
+def _read_lines(path: str, what: str) -> list[str]:
+    """The lines of a UTF-8 text file ("-" = stdin). A missing, unreadable or binary file is a
+    one-line message (exit 1), not a traceback."""
+    try:
+        data = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+    except OSError as exc:
+        raise click.ClickException(f"cannot read {what} {path}: {exc.strerror or exc}") from exc
+    if b"\0" in data:
+        raise click.ClickException(f"{what} {path} is a binary file (it holds NUL bytes), not text")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise click.ClickException(f"{path}:{line}: not UTF-8 text ({exc.reason})") from exc
+    return text.splitlines()
+
+
 def _read_queries(path: str) -> Iterator[dict]:
     """JSONL objects with question/id/as_of, or plain text one question per line."""
-    stream = sys.stdin if path == "-" else open(path, encoding="utf-8")
-    with stream:
-        for number, line in enumerate(stream, 1):
-            line = line.strip()
-            if not line:
-                continue
-            if line.startswith("{"):
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise click.ClickException(f"{path}:{number}: invalid JSON ({exc.msg})") from exc
-                if not isinstance(row.get("question"), str):
-                    raise click.ClickException(f"{path}:{number}: missing 'question'")
-            else:
-                row = {"question": line}
-            row.setdefault("id", str(number))
-            yield row
+    for number, line in enumerate(_read_lines(path, "queries file"), 1):
+        line = line.strip()
+        if not line:
+            continue
+        if line.startswith("{"):
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise click.ClickException(f"{path}:{number}: invalid JSON ({exc.msg})") from exc
+            if not isinstance(row.get("question"), str):
+                raise click.ClickException(f"{path}:{number}: missing 'question'")
+            if row.get("as_of") not in (None, ""):
+                row["as_of"] = _batch_date(row["as_of"], f"{path}:{number}")
+        else:
+            row = {"question": line}
+        row.setdefault("id", str(number))
+        yield row
 
 
-def _as_of(value) -> date | None:
-    if value is None or isinstance(value, date):
-        return value
-    from retrieval.sources import parse_date
-
-    return parse_date(value)
+def _batch_date(value, where: str) -> date:
+    """A batch line's ``as_of``: YYYY-MM-DD, or that line's error (never silently today)."""
+    if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    raise click.ClickException(f"{where}: 'as_of' must be a date as YYYY-MM-DD (got {value!r})")
 
 
 def _source_line(n: int, title: str, source, published, url) -> str:
@@ -229,7 +249,7 @@ def _question_command(kind: str):
         def go() -> None:
             with _engine(ctx, index, model) as engine:
                 for row in rows:
-                    when = _as_of(row.get("as_of")) or (as_of.date() if as_of else date.today())
+                    when = row.get("as_of") or (as_of.date() if as_of else date.today())
                     if kind == "ask":
                         answer = engine.ask(row["question"], k=k or 8, filters=filters, as_of=when)
                         out = json.dumps(answer.to_json(row["id"]), ensure_ascii=False) if as_json else format_answer(answer)
@@ -278,7 +298,12 @@ def evaluate_command(ctx, questions_file, index, model, as_json: bool, per_quest
     from retrieval.evaluate import evaluate, format_table, load_questions, summary
 
     def go() -> None:
-        questions = load_questions(questions_file)
+        try:
+            questions = load_questions(questions_file)
+        except UnicodeDecodeError as exc:
+            raise click.ClickException(f"{questions_file} is not UTF-8 text ({exc.reason})") from exc
+        except OSError as exc:
+            raise click.ClickException(f"cannot read {questions_file}: {exc.strerror or exc}") from exc
         with _engine(ctx, index, model) as engine:
             result = evaluate(engine, questions)
         if as_json:

@@ -442,6 +442,8 @@ class Store:
             # On open every problem is worth a warning; later, a file behind SQLite only means
             # another process committed and has not saved yet.
             level = logging.WARNING if opening or "behind" not in problem else logging.INFO
+            if problem == "is missing" and generation == 0:
+                level = logging.DEBUG  # a new index: nothing to repair
             log.log(level, "%s %s; rebuilding it from %s%s", path, problem, DB_FILE,
                     " (in memory: the index is read-only)" if self.read_only else "")
             index = self._rebuild_vectors()
@@ -624,11 +626,12 @@ class Writer:
         if code not in (_SQLITE_FULL, _SQLITE_IOERR):
             return _sqlite_error(exc, db)
         cause = "the disk is full" if code == _SQLITE_FULL else f"a disk I/O error ({exc})"
+        what = f"{len(batch.puts)} article(s)" if batch.puts else f"{len(batch.removals)} removal(s)"
         return StorageError(
-            f"could not write {db}: {cause}. The last {len(batch.puts) or len(batch.removals)} "
-            f"change(s) were rolled back; the {self.articles_committed} article(s) this command "
-            "committed before them are kept, and the index is consistent. Free some disk space "
-            "and run the same command again: articles already stored are skipped."
+            f"could not write {db}: {cause}. This batch of {what} was rolled back; the "
+            f"{self.articles_committed} article(s) this command committed before it are kept, "
+            "and the index is consistent. Free some disk space and run the same command again: "
+            "articles already stored are skipped."
         )
 
 
