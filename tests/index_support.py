@@ -114,5 +114,5 @@ def read_only_view(source: Path, target: Path) -> tuple[str, ...]:
     """A command prefix that runs a command in a private mount namespace where ``target`` is a
     read-only bind mount of ``source`` (gone when the command exits)."""
     target.mkdir(parents=True, exist_ok=True)
-    script = 'mount --bind "$0" "$1" && mount -o remount,ro,bind "$1" && shift 2 && exec "$@"'
+    script = 'mount --bind "$0" "$1" && mount -o remount,ro,bind "$1" && shift && exec "$@"'
     return ("unshare", "--mount", "sh", "-c", script, str(source), str(target))
