@@ -16,9 +16,11 @@ import signal
 import sys
 from pathlib import Path
 
-from retrieval import Settings
-from retrieval.embeddings import HashEmbedder
-from retrieval.engine import Engine
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's retrieval/
+
+from retrieval import Settings  # noqa: E402
+from retrieval.embeddings import HashEmbedder  # noqa: E402
+from retrieval.engine import Engine  # noqa: E402
 
 
 def die() -> None:
