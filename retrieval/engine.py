@@ -24,7 +24,8 @@ from retrieval.errors import IndexMissingError, ModelMismatchError
 from retrieval.rerank import RERANK_POOL, CrossEncoderReranker
 from retrieval.search import hybrid
 from retrieval.fetch import Fetcher
-from retrieval.sources import Limits, Reader
+from retrieval.sources import Limits
+from retrieval.sources import Reader as ItemReader  # not retrieval.reader's Reader
 from retrieval.store import DB_FILE, Store
 from retrieval.types import Answer, Article, Chunk, Filters, Hit, IngestReport, ItemResult, Stats
 
@@ -188,7 +189,7 @@ class Engine:
         items = list(items)
         if self._store is not None:
             self._store.require_writable()  # before anything is fetched
-        reader = Reader(self._fetcher, Limits.from_settings(self.settings), is_known=self._is_known)
+        reader = ItemReader(self._fetcher, Limits.from_settings(self.settings), is_known=self._is_known)
         # The network first, without the index's write lock: a slow server holds up no writer.
         fetched = reader.fetch(items)
         with self._ingest_lock:

@@ -294,12 +294,15 @@ _CONTENT = re.compile(rb"\S")
 
 def jsonl_lines(blocks: Iterable[bytes], max_line: int) -> Iterator[tuple[int, bytes | None]]:
     """(line number, line) for each line of ``blocks`` that is not blank; the line is None when
-    it is longer than ``max_line`` bytes (its bytes are skipped, never held). Blank runs are
-    skipped with C-speed searches, however many newlines they hold."""
+    it is longer than ``max_line`` bytes (said as soon as that is known; its bytes are skipped,
+    never held). Blank runs are skipped with C-speed searches, however many newlines they hold."""
     number = 1  # the line that `pending` belongs to
     pending = bytearray()
     too_long = False
     for block in blocks:
+        if not pending and not too_long and block.isspace():  # a blank block: count and go on
+            number += block.count(b"\n")
+            continue
         pos, size = 0, len(block)
         while pos < size:
             if not pending and not too_long:
@@ -313,18 +316,20 @@ def jsonl_lines(blocks: Iterable[bytes], max_line: int) -> Iterator[tuple[int, b
             stop = size if end < 0 else end
             if not too_long:
                 pending += block[pos:stop]
-                if len(pending) > max_line:
+                if len(pending) > max_line:  # said now; the rest of the line is skipped
                     pending.clear()
                     too_long = True
+                    yield number, None
             if end < 0:
                 break
-            yield number, (None if too_long else bytes(pending))
+            if not too_long:
+                yield number, bytes(pending)
             pending.clear()
             too_long = False
             number += 1
             pos = end + 1
-    if too_long or pending.strip():
-        yield number, (None if too_long else bytes(pending))
+    if pending.strip():
+        yield number, bytes(pending)
 
 
 def looks_like_feed(content: bytes | str, content_type: str = "") -> bool:
@@ -580,13 +585,17 @@ class Reader:
             after = f" after line {state['line']:,}" if state["line"] else ""
             what = "corrupt or truncated gzip data" if packed else "cannot read file"
             raise IngestError(origin, f"{what}{after} ({exc}); the lines before it were read") from exc
+        if not state["line"]:
+            yield ItemResult(origin, "failed", "no JSON lines in the file")
 
     def _blocks(self, path: Path, packed: bool) -> Iterator[bytes]:
         """The file's bytes, inflated when ``packed``, refused past RETRIEVER_MAX_GZ_BYTES."""
         cap = self.limits.max_gz_bytes
         total = 0
         with (gzip.open(path, "rb") if packed else path.open("rb")) as fh:
-            while block := fh.read(BLOCK_BYTES):  # gzip inflates no more than it is asked for
+            # read1: what one step inflates (never more than asked), so the lines before a
+            # corrupt stretch are handed on before the error is met
+            while block := fh.read1(BLOCK_BYTES):
                 total += len(block)
                 if packed and total > cap:
                     raise IngestError(

@@ -126,3 +126,13 @@ def test_admin_adds_an_article_and_the_next_question_cites_it(tg, start_bot, sit
 
     bot.wait_done(send(tg, ADMIN, f"/add {url}")[0])
     assert "<b>Already indexed</b>" in tg.sent_texts(ADMIN.id)[-1]
+
+
+def test_add_refuses_an_internal_address_without_connecting(tg, start_bot, site, writable_index) -> None:
+    """/add goes through the fetch guard: a loopback URL is refused, and never requested."""
+    url = site.add("/admin", ARTICLE).replace("127.0.0.1", "2130706433")
+    bot = start_bot(engine=open_engine(writable_index), admin_user_ids={ADMIN.id})
+    bot.wait_done(send(tg, ADMIN, f"/add {url}")[0])
+    report = tg.sent_texts(ADMIN.id)[-1]
+    assert "refused" in report and "resolves to 127.0.0.1, a loopback address" in report, report
+    assert site.connections == 0
