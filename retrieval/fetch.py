@@ -34,6 +34,7 @@ import contextvars
 import ipaddress
 import re
 import socket
+import ssl
 import threading
 import time
 import zlib
@@ -259,7 +260,11 @@ class Fetcher:
         max_bytes: int = 5_000_000,
         user_agent: str = "",
         allow: AllowList | str = "",
+        ssl_context: ssl.SSLContext | None = None,
     ):
+        """``ssl_context``: whom to trust for https (default: the system's and certifi's CAs;
+        tests pass one that trusts their own certificate)."""
+        self.ssl_context = ssl_context
         self.timeout = timeout
         self.deadline = deadline
         self.max_bytes = max_bytes
@@ -285,7 +290,7 @@ class Fetcher:
                 import httpx
 
                 self._pool = httpcore.ConnectionPool(
-                    ssl_context=httpx.create_ssl_context(),
+                    ssl_context=self.ssl_context or httpx.create_ssl_context(),
                     max_connections=32,
                     network_backend=_backend(self.allow),
                 )

@@ -310,3 +310,33 @@ def test_fetching_does_not_hold_the_write_lock(tmp_path):
     assert first.store.counts()[0] == 3
     first.close()
     second.close()
+
+
+def test_https_connects_to_the_checked_address_and_verifies_the_host_name(tmp_path):
+    """TLS through the guarded backend: SNI and certificate checks use the URL's host name
+    (a certificate for localhost passes for https://localhost, fails for https://127.0.0.1)."""
+    import shutil
+    import ssl
+    import subprocess
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed: no certificate for the local TLS server")
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", cert,
+                    "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost"],
+                   check=True, capture_output=True)
+    site = LocalSite()
+    site.add("/story", STORY)
+    server_side = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_side.load_cert_chain(cert, key)
+    site.server.socket = server_side.wrap_socket(site.server.socket, server_side=True)
+    client_side = ssl.create_default_context(cafile=str(cert))
+    fetcher = Fetcher(allow="localhost,127.0.0.1", ssl_context=client_side, deadline=10)
+    try:
+        response = fetcher.get(f"https://localhost:{site.port}/story")
+        assert b"Harbour bridge reopens" in response.body
+        with pytest.raises(Exception, match="CERTIFICATE_VERIFY_FAILED|doesn't match|not valid for"):
+            fetcher.get(f"https://127.0.0.1:{site.port}/story")
+    finally:
+        fetcher.close()
+        site.close()
