@@ -70,7 +70,7 @@ LOCK_FILE = "write.lock"
 TMP_FILES = tuple(name + ".tmp" for name in (DB_FILE, VECTORS_FILE, MANIFEST_FILE))
 
 # Primary SQLite result codes (``sqlite3.Error.sqlite_errorcode & 0xFF``) that are not bugs.
-_SQLITE_READONLY, _SQLITE_IOERR, _SQLITE_CORRUPT, _SQLITE_FULL = 8, 10, 11, 13
+_SQLITE_ERROR, _SQLITE_READONLY, _SQLITE_IOERR, _SQLITE_CORRUPT, _SQLITE_FULL = 1, 8, 10, 11, 13
 _SQLITE_CANTOPEN, _SQLITE_NOTADB = 14, 26
 
 _SCHEMA = """
@@ -209,7 +209,10 @@ class Store:
         try:
             with self._db() as conn:
                 rows = conn.execute("SELECT key, value FROM meta").fetchall()
-        except sqlite3.OperationalError as exc:  # "no such table": an empty or foreign file
+        except sqlite3.OperationalError as exc:
+            if _sqlite_code(exc) != _SQLITE_ERROR:  # e.g. busy: not a sign of damage
+                raise
+            # "no such table: meta": an empty file, or some other SQLite database
             raise IndexDamagedError(f"{db} is damaged ({exc}): restore it or rebuild the index") from exc
         try:
             meta = {k: json.loads(v) for k, v in rows}
@@ -232,10 +235,12 @@ class Store:
         try:
             manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            log.warning("%s is unreadable (%s); it is rewritten from %s", manifest_path, exc, DB_FILE)
+            log.warning("%s is unreadable (%s); it is ignored, and rewritten from %s when the "
+                        "index can be written", manifest_path, exc, DB_FILE)
             return
         if not isinstance(manifest, dict):
-            log.warning("%s holds no JSON object; it is rewritten from %s", manifest_path, DB_FILE)
+            log.warning("%s holds no JSON object; it is ignored, and rewritten from %s when the "
+                        "index can be written", manifest_path, DB_FILE)
             return
         for key in ("format_version", "model", "dimension"):
             if manifest.get(key) != self.meta.get(key):
