@@ -312,11 +312,11 @@ class Fetcher:
         import httpcore
 
         current = _parse(url, url)
-        for _ in range(MAX_REDIRECTS + 1):
+        for hop in range(MAX_REDIRECTS + 1):
             try:
                 response = self._get_once(current, url)
             except _Refused as exc:
-                via = "" if str(current) == url else f"redirected to {current}; "
+                via = f"redirected to {current}; " if hop else ""
                 raise FetchError(
                     url,
                     f"refused: {via}{exc}. Only public addresses are fetched; "
@@ -335,7 +335,7 @@ class Fetcher:
                 raise FetchError(url, f"cannot fetch ({exc.__class__.__name__}: {exc})") from exc
             if isinstance(response, Response):
                 return response
-            current = _parse(str(current.join(response)), url)  # a Location: next hop
+            current = _parse(response, url, base=current)  # a Location: the next hop
         raise FetchError(url, f"too many redirects (more than {MAX_REDIRECTS})")
 
     def _get_once(self, url, origin: str) -> "Response | str":
@@ -386,12 +386,13 @@ class Fetcher:
                 self._pool = None
 
 
-def _parse(url: str, origin: str):
-    """``url`` as an httpx.URL with an http(s) scheme and a host; FetchError naming ``origin``."""
+def _parse(url: str, origin: str, base=None):
+    """``url`` (relative to ``base``, an httpx.URL, when given) as an httpx.URL with an http(s)
+    scheme and a host; FetchError naming ``origin``."""
     import httpx
 
     try:
-        parsed = httpx.URL(url)
+        parsed = base.join(url) if base is not None else httpx.URL(url)
     except (httpx.InvalidURL, TypeError, UnicodeError) as exc:
         raise FetchError(origin, f"malformed URL {url!r} ({exc})") from exc
     if parsed.scheme not in ("http", "https"):

@@ -340,3 +340,40 @@ def test_https_connects_to_the_checked_address_and_verifies_the_host_name(tmp_pa
     finally:
         fetcher.close()
         site.close()
+
+
+def test_gzip_bodies_are_decoded_within_the_cap_and_bad_locations_named():
+    import gzip
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            if self.path == "/bad-location":
+                self.send_response(302)
+                self.send_header("Location", "http://[::1")
+                self.end_headers()
+                return
+            body = gzip.compress(STORY.encode() if self.path == "/story" else b"\0" * 20_000_000)
+            self.send_response(200)
+            self.send_header("Content-Encoding", "gzip")
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    fetcher = Fetcher(allow=LOOPBACK, max_bytes=1_000_000)
+    try:
+        assert fetcher.get(base + "/story").body == STORY.encode()
+        with pytest.raises(Exception, match=r"response too large \(over 1000000 bytes"):
+            fetcher.get(base + "/bomb")  # 20 MB of zeros in ~20 KB of gzip
+        with pytest.raises(Exception, match=r"malformed URL 'http://\[::1'"):
+            fetcher.get(base + "/bad-location")
+    finally:
+        fetcher.close()
+        server.shutdown()
+        server.server_close()
