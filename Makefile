@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 INDEX ?= index
 QUESTION ?= What did Qureshi say about Afghanistan?
 
-.PHONY: install run index test bot bench clean
+.PHONY: install run index test bot bench reader clean
 
 install: $(STAMP)
 
@@ -39,6 +39,13 @@ test: install
 
 bench: install
 	$(BIN)/python benchmarks/bench_rtqa.py
+
+# Retrain the shipped reader from ../shared/datasets/rtqa (hours on 2 cores; see
+# retrieval/data/reader/MODEL_CARD.md for the exact command that made the shipped one).
+READER_RUN ?= .bench/reader/run
+reader: install
+	$(BIN)/python training/make_reader_data.py --out .bench/reader
+	$(BIN)/python training/train_reader.py --data .bench/reader --out $(READER_RUN) --export retrieval/data/reader --int8
 
 clean:
 	rm -rf $(VENV) $(INDEX) .pytest_cache

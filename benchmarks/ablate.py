@@ -2,7 +2,8 @@
 
 Reuses the index that ``bench_rtqa.py`` built (same sample, same seed) and gathers each
 question's candidates once; every variant then re-ranks the same candidates, so differences
-come from the ranking alone. Also prints the abstention features of answerable and
+come from the ranking alone. (Levers measured as no gain and taken out of the product — an
+exact-name bonus, pseudo-relevance feedback, an article bonus — are in docs/BENCHMARKS.md.) Also prints the abstention features of answerable and
 unanswerable questions, for choosing thresholds.
 
     python benchmarks/ablate.py --n 200 --seed 13            # retrieval variants
@@ -27,16 +28,13 @@ from dataclasses import replace  # noqa: E402
 from retrieval import Settings  # noqa: E402
 from retrieval.answer import DEFAULT_ANSWER, AnswerParams  # noqa: E402
 from retrieval.evaluate import answer_in_budget, url_recall_at_k  # noqa: E402
+from retrieval.question import Question  # noqa: E402
 from retrieval.search import DEFAULT_PARAMS, SearchParams, gather, rank, to_hits  # noqa: E402
 from retrieval.sources import parse_date  # noqa: E402
 
 R = SearchParams(recency_weight=1.0)
 VARIANTS: dict[str, SearchParams] = {
     "R = rrf + recency 1/7d": R,
-    "R + prf 0.5": replace(R, prf_weight=0.5),
-    "R + prf 1": replace(R, prf_weight=1.0),
-    "R + article 0.3": replace(R, article_weight=0.3),
-    "R + article 0.6": replace(R, article_weight=0.6),
     "R + max 2/article": replace(R, max_per_article=2),
     "R + max 3/article": replace(R, max_per_article=3),
     "R + lexical 1.5": replace(R, lexical_weight=1.5),
@@ -45,14 +43,11 @@ VARIANTS: dict[str, SearchParams] = {
     "rrf dense 1.5": SearchParams(dense_weight=1.5),
     "rrf lexical 1.5": SearchParams(lexical_weight=1.5),
     "rrf k=20": SearchParams(rrf_k=20),
-    "+ names 1": SearchParams(name_weight=1.0),
-    "+ names 2": SearchParams(name_weight=2.0),
     "+ recency 0.5/7d": SearchParams(recency_weight=0.5),
     "+ recency 1/7d": SearchParams(recency_weight=1.0),
     "+ recency 2/7d": SearchParams(recency_weight=2.0),
     "+ recency 1/30d": SearchParams(recency_weight=1.0, recency_days=30),
     "+ recency 2/30d": SearchParams(recency_weight=2.0, recency_days=30),
-    "+ recency 1 + names 1": SearchParams(recency_weight=1.0, name_weight=1.0),
     "default": DEFAULT_PARAMS,
 }
 
@@ -86,14 +81,15 @@ def main(argv=None) -> int:
     store = engine.store
     started = time.perf_counter()
     vectors = engine.embedder.embed([q["question"] for q in sample])
-    pools = [gather(store, q["question"], v, None, prf=True) for q, v in zip(sample, vectors)]
+    questions_ = {id(q): Question.parse(q["question"], parse_date(q["date"])) for q in sample}
+    pools = [gather(store, questions_[id(q)], v, None) for q, v in zip(sample, vectors)]
     print(f"gathered candidates for {len(sample)} questions in {time.perf_counter() - started:.1f}s\n")
 
     print("| variant | @120 | @300 | @600 | url@5 |\n|---|---:|---:|---:|---:|")
     for name, params in ({} if args.answers_only else VARIANTS).items():
         scores = {120: 0, 300: 0, 600: 0, "url": 0}
         for q, pool in zip(sample, pools):
-            ranked = rank(pool, q["question"], parse_date(q["date"]), params)
+            ranked = rank(pool, parse_date(q["date"]), params)
             hits = to_hits(store, ranked, 20, params.max_per_article)
             texts = [h.text for h in hits]
             for budget in (120, 300, 600):
@@ -154,11 +150,11 @@ def answer_variants(engine, sample, unanswerable) -> None:
     for name, params in ANSWER_VARIANTS.items():
         ok = abst = un = 0
         for q in sample:
-            answer = compose(q["question"], hits[id(q)], embed, engine.store.article, params, idf, as_of[id(q)])
+            answer = compose(Question.parse(q["question"], as_of[id(q)]), hits[id(q)], embed, engine.store.article, params, idf)
             ok += (not answer.abstained) and contains_answer(" ".join(s.text for s in answer.sentences), q["answer"])
             abst += answer.abstained
         for q in unanswerable:
-            un += compose(q["question"], hits[id(q)], embed, engine.store.article, params, idf, as_of[id(q)]).abstained
+            un += compose(Question.parse(q["question"], as_of[id(q)]), hits[id(q)], embed, engine.store.article, params, idf).abstained
         print(f"| {name} | {ok/len(sample):.3f} | {abst/len(sample):.3f} | {un/max(1, len(unanswerable)):.3f} |")
 
 
@@ -169,7 +165,7 @@ def features(engine, questions, label: str) -> None:
     rows = []
     for q in questions:
         hits = engine.search(q["question"], k=8, as_of=parse_date(q["date"]))
-        rows.append(abstention_features(q["question"], hits, engine._embed))
+        rows.append(abstention_features(Question.parse(q["question"], parse_date(q["date"])), hits, engine._embed))
     out = ROOT / ".bench" / f"features-{label}.json"
     out.write_text(json.dumps(rows))
     print(f"wrote {len(rows)} feature rows to {out}")

@@ -28,6 +28,7 @@ from train_scorers import fit_listwise, training_questions  # noqa: E402
 from retrieval import Settings  # noqa: E402
 from retrieval.evaluate import answer_in_budget, contains_answer, url_recall_at_k  # noqa: E402
 from retrieval.lexical import match_expression, terms  # noqa: E402
+from retrieval.question import Question  # noqa: E402
 from retrieval.search import DEFAULT_PARAMS, Ranked, gather, rank, to_hits  # noqa: E402
 from retrieval.sources import parse_date  # noqa: E402
 
@@ -44,7 +45,7 @@ def candidates_with_features(engine, q: dict):
     """The question's candidates (as the product gathers them) and their feature rows."""
     store = engine.store
     vector = engine.embedder.embed([q["question"]])[0]
-    pool = gather(store, q["question"], vector, None)
+    pool = gather(store, Question.parse(q["question"]), vector, None)
     cosines = store.vectors_for([c.chunk_id for c in pool]) @ vector
     bm25 = dict(store.lexical_search(match_expression(q["question"]), DEFAULT_PARAMS.candidates))
     idf = engine._idf()
@@ -83,7 +84,7 @@ def measure(engine, sample, scorer=None) -> dict[str, float]:
     for q in sample:
         pool, x = candidates_with_features(engine, q)
         if scorer is None:
-            ranked = rank(pool, q["question"], parse_date(q["date"]))
+            ranked = rank(pool, parse_date(q["date"]))
         else:
             scores = scorer(x)
             ranked = sorted((Ranked(c.chunk_id, float(s)) for c, s in zip(pool, scores)), key=lambda r: -r.score)

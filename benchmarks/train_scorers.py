@@ -62,6 +62,7 @@ from retrieval.answer import (  # noqa: E402
 )
 from retrieval.evaluate import contains_answer, normalise  # noqa: E402
 from retrieval.learned import LinearScorer, scorer_path  # noqa: E402
+from retrieval.question import Question  # noqa: E402
 from retrieval.sources import parse_date  # noqa: E402
 
 log = logging.getLogger("train_scorers")
@@ -111,7 +112,7 @@ def coverage_table(engine, answerable: list[dict], unanswerable: list[dict]) -> 
 
     def coverage(qs: list[dict]) -> np.ndarray:
         return np.array([
-            idf_coverage(q["question"], engine.search(q["question"], k=8, as_of=parse_date(q["date"])), idf)
+            idf_coverage(Question.parse(q["question"]), engine.search(q["question"], k=8, as_of=parse_date(q["date"])), idf)
             for q in qs
         ])
 
@@ -132,7 +133,7 @@ def sentence_groups(engine, sample: list[dict]) -> list[tuple[np.ndarray, np.nda
         if not candidates:
             continue
         vectors = engine.embedder.embed([q["question"]] + [c.text for c in candidates])
-        features = sentence_features(q["question"], candidates, vectors[1:] @ vectors[0], as_of, hits)
+        features = sentence_features(Question.parse(q["question"], as_of), candidates, vectors[1:] @ vectors[0], hits)
         labels = np.array([contains_answer(c.text, q["answer"]) for c in candidates])
         if labels.any() and not labels.all():
             groups.append((features, labels))

@@ -15,14 +15,18 @@ from datetime import date
 
 import numpy as np
 
-from retrieval.attribution import SpeakerQuestion, attribute, is_speaker, parse_speaker_question
+from retrieval.clean import is_page_chrome
+from retrieval.attribution import SpeakerQuestion, attribute, is_speaker
 from retrieval.learned import load_scorer
-from retrieval.lexical import STOPWORDS, names, terms
+from retrieval.lexical import terms
+from retrieval.question import NUMBER, Question
+from retrieval.reader_text import sentence_text
 from retrieval.sentences import split_sentences
 from retrieval.types import Answer, AnswerSentence, Article, Citation, Hit
 
 Embed = Callable[[list[str]], np.ndarray]
 IDF = Callable[[str], float | None]
+Read = Callable[[list[str], str], np.ndarray]  # (texts, unit) → reader logits for the question
 
 #: Answers stay short enough to read in a chat bubble.
 MAX_ANSWER_WORDS = 80
@@ -48,6 +52,11 @@ ABSTAIN_OVERLAP = 0.5
 #: (docs/BENCHMARKS.md).
 ABSTAIN_COVERAGE = 0.40
 COVERAGE_PASSAGES = 5
+#: Set on the calib period (questions asked April–June 2023; benchmarks/bench_reader.py,
+#: docs/BENCHMARKS.md), judged on July–December 2023.
+READER_WEIGHT = 0.0
+ABSTAIN_PASSAGE_COSINE = 0.0
+ABSTAIN_READER = -math.inf
 #: Sentence scorer shipped in retrieval/data/ (benchmarks/train_scorers.py fits it).
 SENTENCE_SCORER = "sentence_scorer"
 #: A passage published this many days before the as-of date (or up to FRESH_AFTER after it,
@@ -69,29 +78,27 @@ class AnswerParams:
     abstain_overlap: float = ABSTAIN_OVERLAP
     #: Scorer file under retrieval/data/ that weighs :data:`SENTENCE_FEATURES`.
     scorer: str = SENTENCE_SCORER
+    #: Weight of the reader's logit for a sentence, added to the fitted score (0 = not read).
+    reader_weight: float = READER_WEIGHT
+    #: Abstain below this best passage cosine (``retrieval.rerank``; 0 = off).
+    abstain_passage_cosine: float = ABSTAIN_PASSAGE_COSINE
+    #: Abstain below this best reader logit over the passages it read (-inf = off).
+    abstain_reader: float = ABSTAIN_READER
 
 
 DEFAULT_ANSWER = AnswerParams()
 
-_NUMERIC_Q = re.compile(
-    r"\bhow (many|much|old|long|far|tall|big|large|often)\b|\bwhat (year|percentage|percent|age|number|amount)\b"
-    r"|\bwhen\b",
-    re.I,
-)
-_ENTITY_Q = re.compile(r"\b(who|whom|whose|which|where)\b|\bwhat (is|was|are|were) the name\b", re.I)
-_NUMBER = re.compile(r"\d[\d,.]*")
+_NUMBER = NUMBER
 _CAPITALISED = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-zA-Z’'\-]+")
 _QUOTE_MARK = re.compile(r"[\"“”]")
 
 
-def answer_type_match(query: str, sentence: str) -> bool:
+def answer_type_match(question: Question, sentence: str) -> bool:
     """Does ``sentence`` carry a new number (numeric question) or a new name (who/which)?"""
-    if _NUMERIC_Q.search(query):
-        asked = set(_NUMBER.findall(query))
-        return any(n not in asked for n in _NUMBER.findall(sentence))
-    if _ENTITY_Q.search(query):
-        asked = {w.lower() for w in re.findall(r"\w+", query)}
-        return any(w.lower() not in asked for w in _CAPITALISED.findall(sentence))
+    if question.numeric:
+        return any(n not in question.numbers for n in _NUMBER.findall(sentence))
+    if question.entity:
+        return any(w.lower() not in question.words for w in _CAPITALISED.findall(sentence))
     return False
 
 
@@ -104,6 +111,8 @@ class _Candidate:
     text: str
     score: float = 0.0
     position: int = 0  # index of the sentence in its passage
+    before: str = ""  # the neighbouring sentences in the passage: the reader's context
+    after: str = ""
 
     @property
     def published(self) -> date | None:
@@ -111,23 +120,24 @@ class _Candidate:
 
 
 def compose(
-    query: str,
+    question: Question,
     hits: list[Hit],
     embed: Embed,
     load_article: Callable[[str], Article | None],
     params: AnswerParams = DEFAULT_ANSWER,
     idf: IDF | None = None,
-    as_of: date | None = None,
+    evidence: dict[str, float] | None = None,
+    read: Read | None = None,
 ) -> Answer:
-    """Build the answer for ``query`` from ranked ``hits``. ``idf(term)`` (None for a term the
-    index has never seen) enables the coverage test for abstention; ``as_of`` (the day the
-    question is asked) lets this week's news weigh more."""
+    """Build the answer to ``question`` from ranked ``hits``. ``idf(term)`` (None for a term the
+    index has never seen) enables the coverage test for abstention; the question's ``as_of``
+    (the day it is asked) lets this week's news weigh more; ``evidence`` (``retrieval.rerank``)
+    and ``read(texts, unit)`` (the reader's logits for this question) are optional."""
     if not hits:
-        return _abstain(query, hits, "I found nothing about this in the indexed articles.")
-    question = parse_speaker_question(query)
-    if question:
-        return _speaker_answer(query, question, hits, embed, load_article)
-    return _general_answer(query, hits, embed, params, idf, as_of)
+        return _abstain(question, hits, "I found nothing about this in the indexed articles.")
+    if question.speaker:
+        return _speaker_answer(question, question.speaker, hits, embed, load_article)
+    return _general_answer(question, hits, embed, params, idf, evidence or {}, read)
 
 
 # ---------------------------------------------------------------------------- general
@@ -136,18 +146,25 @@ def compose(
 def passage_sentences(hits: list[Hit]) -> list[_Candidate]:
     out = []
     for hit in hits:
-        for position, span in enumerate(split_sentences(hit.text)):
+        spans = split_sentences(hit.text)
+        for position, span in enumerate(spans):
             if len(span.text.split()) < 4:
                 continue  # headlines, datelines, fragments
             if span.text.rstrip("”’\"' )").endswith("?"):
                 continue  # a question in the text restates the question; it answers nothing
+            if is_page_chrome(span.text):
+                continue  # credits, captions, video players, timestamps: never news
             out.append(
-                _Candidate(None, hit, hit.start + span.start, hit.start + span.end, span.text, position=position)
+                _Candidate(
+                    None, hit, hit.start + span.start, hit.start + span.end, span.text, position=position,
+                    before=spans[position - 1].text if position else "",
+                    after=spans[position + 1].text if position + 1 < len(spans) else "",
+                )
             )
     return out
 
 
-def _overlap(query_terms: list[str], text: str) -> float:
+def _overlap(query_terms: tuple[str, ...] | list[str], text: str) -> float:
     """Share of the question's content words found in ``text`` (prefix match for stems)."""
     if not query_terms:
         return 0.0
@@ -180,15 +197,14 @@ SUPPORT_CAP = 20
 
 
 def sentence_features(
-    query: str, candidates: list[_Candidate], cosines: np.ndarray, as_of: date | None, hits: list[Hit]
+    question: Question, candidates: list[_Candidate], cosines: np.ndarray, hits: list[Hit]
 ) -> np.ndarray:
     """One row of :data:`SENTENCE_FEATURES` per candidate sentence; ``hits`` are the ranked
     passages (the first SUPPORT_PASSAGES vouch for names and numbers). Pure."""
-    query_terms = terms(query)
-    query_words = {w.lower() for w in re.findall(r"\w+", query)}
-    query_numbers = set(_NUMBER.findall(query))
-    numeric = bool(_NUMERIC_Q.search(query))
-    entity = bool(_ENTITY_Q.search(query))
+    query_terms = question.terms
+    query_words = question.words
+    query_numbers = question.numbers
+    numeric, entity, as_of = question.numeric, question.entity, question.as_of
     mentioned_by: dict[str, set[str]] = {}  # a name or number → articles that have it
     for s in passage_sentences(hits[:SUPPORT_PASSAGES]):
         for fact in _facts(*_new_facts(s.text, query_words, query_numbers)):
@@ -201,7 +217,7 @@ def sentence_features(
         rows.append((
             float(cos),
             _overlap(query_terms, c.text),
-            float(answer_type_match(query, c.text)),
+            float(answer_type_match(question, c.text)),
             1.0 / math.sqrt(c.hit.rank),
             1.0 / (1 + c.position),
             float(c.position == 0 and c.hit.start == 0),
@@ -216,7 +232,7 @@ def sentence_features(
     return np.array(rows, dtype=np.float64).reshape(len(rows), len(SENTENCE_FEATURES))
 
 
-def _new_facts(text: str, query_words: set[str], query_numbers: set[str]) -> tuple[list[str], list[str]]:
+def _new_facts(text: str, query_words: frozenset[str], query_numbers: frozenset[str]) -> tuple[list[str], list[str]]:
     """Capitalised words and numbers in ``text`` that the question does not mention."""
     names_ = [w for w in _CAPITALISED.findall(text) if w.lower() not in query_words]
     return names_, [n for n in _NUMBER.findall(text) if n not in query_numbers]
@@ -233,29 +249,35 @@ def is_fresh(published: date | None, as_of: date | None) -> bool:
 
 
 def _score_sentences(
-    query: str,
+    question: Question,
     candidates: list[_Candidate],
     hits: list[Hit],
     embed: Embed,
     params: AnswerParams = DEFAULT_ANSWER,
-    as_of: date | None = None,
+    read: Read | None = None,
 ) -> dict[str, float]:
     """Score candidate sentences in place; return the abstention features of the question."""
-    query_terms = terms(query)
-    vectors = embed([query] + [c.text for c in candidates])
+    query_terms = question.terms
+    vectors = embed([question.text] + [c.text for c in candidates])
     cosines = vectors[1:] @ vectors[0]
     scorer = load_scorer(params.scorer, SENTENCE_FEATURES)
-    for c, score in zip(candidates, scorer.score(sentence_features(query, candidates, cosines, as_of, hits))):
+    for c, score in zip(candidates, scorer.score(sentence_features(question, candidates, cosines, hits))):
         c.score = float(score)
+    reader_best = {}
+    if read is not None and params.reader_weight:
+        logits = read([sentence_text(c.hit.title, c.text, c.before, c.after) for c in candidates], "sentence")
+        for c, logit in zip(candidates, logits):
+            c.score += params.reader_weight * float(logit)
+        reader_best = {"sentence_reader": float(logits.max())}
     passages = " ".join(h.title + " " + h.text for h in {c.hit.chunk_id: c.hit for c in candidates}.values())
     found = set(terms(passages))
-    question_names = [n for n in names(query)[1:] or names(query) if n.lower() not in STOPWORDS]
-    name_terms = [t for n in question_names for t in terms(n)]
+    name_terms = [t for n in question.specific_names for t in terms(n)]
     return {
         "best_cosine": float(cosines.max()),
         "best_overlap": max(_overlap(query_terms, c.text) for c in candidates),
         "term_coverage": sum(t in found for t in query_terms) / len(query_terms) if query_terms else 1.0,
         "name_coverage": sum(t in found for t in name_terms) / len(name_terms) if name_terms else 1.0,
+        **reader_best,
     }
 
 
@@ -264,17 +286,21 @@ def should_abstain(features: dict[str, float], params: AnswerParams = DEFAULT_AN
     words, weighted by IDF), or when the best sentence is far from it in meaning and words."""
     if features.get("idf_coverage", 1.0) < params.abstain_coverage:
         return True
+    if features.get("passage_cosine", 1.0) < params.abstain_passage_cosine:
+        return True
+    if features.get("passage_reader", math.inf) < params.abstain_reader:
+        return True
     return features["best_cosine"] < params.abstain_cosine and features["best_overlap"] < params.abstain_overlap
 
 
-def idf_coverage(query: str, hits: list[Hit], idf: Callable[[str], float | None]) -> float:
+def idf_coverage(question: Question, hits: list[Hit], idf: Callable[[str], float | None]) -> float:
     """Largest share of the question's IDF mass found in one of the top passages.
 
     A question about something the corpus does not cover still finds passages on its common
     words; what it cannot find is its rare words together in one place. Words the index has
     never seen are left out (they say nothing about any one passage).
     """
-    weights = {t: w for t in terms(query) if (w := idf(t))}
+    weights = {t: w for t in question.terms if (w := idf(t))}
     total = sum(weights.values())
     if not total:
         return 1.0
@@ -286,28 +312,34 @@ def idf_coverage(query: str, hits: list[Hit], idf: Callable[[str], float | None]
     return best
 
 
-def abstention_features(query: str, hits: list[Hit], embed: Embed) -> dict[str, float]:
+def abstention_features(question: Question, hits: list[Hit], embed: Embed) -> dict[str, float]:
     """The features :func:`should_abstain` decides on (for calibration scripts)."""
     candidates = passage_sentences(hits[:ANSWER_PASSAGES])
-    return _score_sentences(query, candidates, hits, embed) if candidates else {}
+    return _score_sentences(question, candidates, hits, embed) if candidates else {}
 
 
 def _general_answer(
-    query: str, hits: list[Hit], embed: Embed, params: AnswerParams, idf: IDF | None, as_of: date | None
+    question: Question,
+    hits: list[Hit],
+    embed: Embed,
+    params: AnswerParams,
+    idf: IDF | None,
+    evidence: dict[str, float],
+    read: Read | None,
 ) -> Answer:
     candidates = passage_sentences(hits[: params.passages])
     if not candidates:
-        return _abstain(query, hits, "I found no passage that answers this.")
-    features = _score_sentences(query, candidates, hits, embed, params, as_of)
+        return _abstain(question, hits, "I found no passage that answers this.")
+    features = {**_score_sentences(question, candidates, hits, embed, params, read), **evidence}
     if idf is not None:
-        features["idf_coverage"] = idf_coverage(query, hits, idf)
+        features["idf_coverage"] = idf_coverage(question, hits, idf)
     if should_abstain(features, params):
-        return _abstain(query, hits, "I found no passage in the indexed articles that answers this.")
+        return _abstain(question, hits, "I found no passage in the indexed articles that answers this.")
     ranked = sorted(candidates, key=lambda c: -c.score)
     # The next best sentences fill the word budget: more sentences hedge against the first
     # being the wrong one (measured better than stopping at one; docs/BENCHMARKS.md).
     chosen = _select(ranked, MAX_ANSWER_WORDS, -math.inf, params.max_sentences, params.per_passage)
-    return _build(query, chosen, hits)
+    return _build(question, chosen, hits)
 
 
 def _select(
@@ -339,7 +371,7 @@ def _select(
 
 
 def _speaker_answer(
-    query: str,
+    asked: Question,
     question: SpeakerQuestion,
     hits: list[Hit],
     embed: Embed,
@@ -363,9 +395,9 @@ def _speaker_answer(
     if not candidates:
         about = f" about {question.topic}" if question.topic else ""
         return _abstain(
-            query, hits, f"I found no statement by {question.speaker}{about} in the indexed articles."
+            asked, hits, f"I found no statement by {question.speaker}{about} in the indexed articles."
         )
-    topic = question.topic or query
+    topic = question.topic or asked.text
     topic_terms = terms(topic)
     vectors = embed([topic] + [c.text for c in candidates])
     cosines = vectors[1:] @ vectors[0]
@@ -379,13 +411,13 @@ def _speaker_answer(
     chosen.sort(
         key=lambda c: (-(c.published.toordinal() if c.published else 0), first_seen[id(c.article)], c.start)
     )
-    return _build(query, chosen, hits)
+    return _build(asked, chosen, hits)
 
 
 # ---------------------------------------------------------------------------- output
 
 
-def _build(query: str, chosen: list[_Candidate], hits: list[Hit]) -> Answer:
+def _build(question: Question, chosen: list[_Candidate], hits: list[Hit]) -> Answer:
     numbers: dict[str, int] = {}
     citations: list[Citation] = []
     sentences: list[AnswerSentence] = []
@@ -407,11 +439,29 @@ def _build(query: str, chosen: list[_Candidate], hits: list[Hit]) -> Answer:
                 )
             )
         sentences.append(AnswerSentence(c.text, numbers[hit.article_id]))
-    return Answer(query=query, sentences=tuple(sentences), citations=tuple(citations), passages=tuple(hits))
+    return Answer(query=question.text, sentences=tuple(sentences), citations=tuple(citations), passages=tuple(hits))
 
 
-def _abstain(query: str, hits: list[Hit], note: str) -> Answer:
-    return Answer(query=query, sentences=(), citations=(), passages=tuple(hits), abstained=True, note=note)
+#: Articles named in a refusal, so the user sees what the index does hold nearby.
+NEAREST_TITLES = 3
+
+
+def _abstain(question: Question, hits: list[Hit], note: str) -> Answer:
+    return Answer(
+        query=question.text, sentences=(), citations=(), passages=tuple(hits), abstained=True,
+        note=note + nearest_articles(hits),
+    )
+
+
+def nearest_articles(hits: list[Hit]) -> str:
+    """" The nearest articles I have: “Title” (outlet, date); …" — or "" without hits."""
+    seen: dict[str, str] = {}
+    for h in hits:
+        if h.article_id in seen or len(seen) == NEAREST_TITLES:
+            continue
+        about = ", ".join(x for x in (h.source, h.published.isoformat() if h.published else None) if x)
+        seen[h.article_id] = f"“{h.title}”" + (f" ({about})" if about else "")
+    return " The nearest articles I have: " + "; ".join(seen.values()) + "." if seen else ""
 
 
 _MARKER = re.compile(r"\[(\d+)\]")

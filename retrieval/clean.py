@@ -83,3 +83,24 @@ def clean_text(raw: str) -> tuple[str | None, str]:
 def _tidy(text: str) -> str:
     """Collapse runs of blank lines into one paragraph break and trim the ends."""
     return re.sub(r"\n\s*\n(\s*\n)+", "\n\n", text).strip()
+
+
+#: Sentences of page furniture that survive into article text: photo credits, video-player
+#: labels, timestamps and bylines. They are kept in the stored text (quotes stay verbatim) but
+#: never chosen as an answer sentence.
+_CHROME = re.compile(
+    r"getty images|\bap photo\b|/ ?ap\b|/ ?reuters\b|/ ?afp\b|\bphoto(graph)? (by|courtesy)\b|"
+    r"\b(image|photo|video) (credit|source)\b|just watched|replay more videos|video ad feedback|"
+    r"\bsource: cnn\b|must watch|click here|sign up for|\bupdated:? \d|\bpublished:? \d|"
+    r"^\s*(by [A-Z][\w.'’-]+( [A-Z][\w.'’-]+){0,3}(,| and| for)|(\w+ )?\d{1,2}, \d{4},? \d{1,2}:\d\d)",
+    re.IGNORECASE,
+)
+_CLOCK = re.compile(r"\b\d{1,2}:\d\d\s*(a\.?m\.?|p\.?m\.?)?\s*(ET|EDT|EST|PT|PDT|GMT|UTC)\b", re.I)
+
+
+def is_page_chrome(sentence: str) -> bool:
+    """A credit, caption label, video-player text or timestamp rather than news."""
+    if _CHROME.search(sentence):
+        return True
+    # A dateline with a clock time and few other words ("May 3, 2025, 9:01 a.m. ET").
+    return bool(_CLOCK.search(sentence)) and len(sentence.split()) < 14

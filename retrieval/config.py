@@ -99,9 +99,11 @@ class Settings(BaseSettings):
     user_agent: str = Field(
         "newsbot-retriever/0.1 (+https://github.com/)", description="User-Agent for URL fetches."
     )
-    reranker: str = Field(
-        "",
-        description="Optional cross-encoder model name or path to rerank passages; empty = off.",
+    reader: str = Field(
+        "none",
+        description="The reader that re-ranks passages, weighs answer sentences and helps decide "
+        "when to abstain: default (the one shipped in retrieval/data/reader), none, an ONNX "
+        "reader folder, or a sentence-transformers CrossEncoder name or path.",
     )
     read_only: bool = Field(
         False,

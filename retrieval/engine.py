@@ -12,16 +12,20 @@ import math
 import threading
 import time
 from collections.abc import Sequence
+from functools import partial
 from datetime import date
 
 import numpy as np
 
-from retrieval.answer import check_citations, compose
+from retrieval.answer import DEFAULT_ANSWER, AnswerParams, check_citations, compose
 from retrieval.chunking import chunk_article, embedding_text
 from retrieval.config import Settings
 from retrieval.embeddings import Embedder, load_embedder
 from retrieval.errors import IndexMissingError, ModelMismatchError
-from retrieval.rerank import RERANK_POOL, CrossEncoderReranker
+from retrieval.question import Question
+from retrieval.reader import Reader, load_reader
+from retrieval.reader_text import passage_text
+from retrieval.rerank import DEFAULT_READER_PARAMS, EVIDENCE_PASSAGES, ReaderParams, passage_cosine, rerank
 from retrieval.search import hybrid
 from retrieval.fetch import Fetcher
 from retrieval.sources import Limits
@@ -42,8 +46,12 @@ class Engine:
         self._store = store
         self._embedder = embedder
         self._bulk_embedder = embedder
-        self._reranker: CrossEncoderReranker | None = None
-        self._load_locks = {name: threading.Lock() for name in ("_embedder", "_bulk_embedder", "_reranker")}
+        self._reader: Reader | None = None
+        self._reader_loaded = False
+        #: Knobs of the reader and the answer stage; benchmarks set others side by side.
+        self.reader_params: ReaderParams = DEFAULT_READER_PARAMS
+        self.answer_params: AnswerParams = DEFAULT_ANSWER
+        self._load_locks = {name: threading.Lock() for name in ("_embedder", "_bulk_embedder", "_reader")}
         self._ingest_lock = threading.Lock()
         self._fetcher = Fetcher.from_settings(settings)
 
@@ -112,14 +120,15 @@ class Engine:
             return getattr(self, attribute)
 
     @property
-    def reranker(self) -> CrossEncoderReranker | None:
-        """The optional cross-encoder (``RETRIEVER_RERANKER``), loaded on first use."""
-        if not self.settings.reranker:
-            return None
-        with self._load_locks["_reranker"]:
-            if self._reranker is None:
-                self._reranker = CrossEncoderReranker(self.settings.reranker, self.settings.device)
-            return self._reranker
+    def reader(self) -> Reader | None:
+        """The reader (``RETRIEVER_READER``; the shipped one by default, ``none`` for none),
+        loaded on first use."""
+        if not self._reader_loaded:
+            with self._load_locks["_reader"]:
+                if not self._reader_loaded:
+                    self._reader = load_reader(self.settings.reader, self.settings.device)
+                    self._reader_loaded = True
+        return self._reader
 
     @property
     def store(self) -> Store:
@@ -139,22 +148,54 @@ class Engine:
         mode: str = "hybrid",
     ) -> list[Hit]:
         """Top ``k`` passages for ``query``; ``as_of`` is the date the question is asked."""
-        query = " ".join(query.split())
+        return self.retrieve(query, k=k, filters=filters, as_of=as_of, mode=mode)[0]
+
+    def retrieve(
+        self,
+        query: str,
+        *,
+        k: int = 10,
+        filters: Filters | None = None,
+        as_of: date | None = None,
+        mode: str = "hybrid",
+    ) -> tuple[list[Hit], dict[str, float]]:
+        """Top ``k`` passages and the evidence they give for answering (``retrieval.rerank``):
+        hybrid search, then the reader re-orders the first passages."""
+        return self._retrieve(Question.parse(query, as_of), k, filters, mode)
+
+    def _retrieve(
+        self, question: Question, k: int, filters: Filters | None, mode: str = "hybrid"
+    ) -> tuple[list[Hit], dict[str, float]]:
+        query = question.text
         if not query:
-            return []
+            return [], {}
         vector = self.embedder.embed([query])[0]
-        reranker = self.reranker if mode == "hybrid" else None
-        pool = max(k, RERANK_POOL) if reranker else k
-        hits = hybrid(self.store, query, vector, pool, filters, mode=mode, as_of=as_of)
-        return reranker.rerank(query, hits, k) if reranker else hits
+        if mode != "hybrid":
+            return hybrid(self.store, question, vector, k, filters, mode=mode), {}
+        hits = hybrid(self.store, question, vector, max(k, EVIDENCE_PASSAGES), filters)
+        if not hits:
+            return [], {}
+        vectors = self.store.vectors_for([h.chunk_id for h in hits[:EVIDENCE_PASSAGES]])
+        evidence = {"passage_cosine": passage_cosine(vectors, vector)}
+        reader, params = self.reader, self.reader_params
+        if reader is not None and params.read_passages:
+            top = hits[: params.read_passages]
+            logits = reader.score(query, [passage_text(h.title, h.text) for h in top], "passage")
+            evidence["passage_reader"] = float(logits.max())
+            hits = rerank(hits, logits, params.rank_prior)
+        return hits[:k], evidence
 
     def ask(
         self, query: str, *, k: int = 8, filters: Filters | None = None, as_of: date | None = None
     ) -> Answer:
         """An extractive answer with numbered citations (or an abstention)."""
-        query = " ".join(query.split())
-        hits = self.search(query, k=k, filters=filters, as_of=as_of)
-        return compose(query, hits, self._embed, self.store.article, idf=self._idf(), as_of=as_of)
+        question = Question.parse(query, as_of)
+        hits, evidence = self._retrieve(question, k, filters)
+        reader = self.reader if self.answer_params.reader_weight else None
+        return compose(
+            question, hits, self._embed, self.store.article, self.answer_params, idf=self._idf(),
+            evidence=evidence, read=partial(reader.score, question.text) if reader else None,
+        )
 
     def _idf(self):
         """Inverse document frequency over chunks (None for a term no chunk has)."""

@@ -1,39 +1,55 @@
-"""Optional cross-encoder reranking of the fused passages.
+"""What the reader changes in a ranking, and the evidence a question's passages give. Pure.
 
-Off by default: no cross-encoder ships offline. Set ``RETRIEVER_RERANKER`` to a local
-sentence-transformers CrossEncoder folder (or a name already in the Hugging Face cache) to
-turn it on; the engine then reranks its top ``RERANK_POOL`` passages with it.
+The reader (``retrieval.reader``) scores the top :data:`READ_PASSAGES` fused passages; they are
+re-ordered by ``logit - rank_prior · ln(rank)``, which keeps some of the fused order (hybrid
+search is right more often than not at the top) while letting the reader lift a passage that
+holds the answer. Passages it did not read keep their order after the ones it did.
+
+Abstention evidence, computed for every question (with or without a reader):
+
+* ``passage_cosine`` — the best cosine between the question and the title + passage vectors of
+  the top :data:`EVIDENCE_PASSAGES` passages (the stored vectors: no extra embedding). A
+  question about something the index does not cover finds passages on its common words, but
+  none close to it in meaning;
+* ``passage_reader`` — the best reader logit over the passages it read.
 """
 
 from __future__ import annotations
 
-import os
-from dataclasses import replace
+import math
+from dataclasses import dataclass, replace
 
-from retrieval.errors import ModelLoadError
+import numpy as np
+
 from retrieval.types import Hit
 
-#: Passages handed to the cross-encoder; enough to rescue a good passage from rank 30.
-RERANK_POOL = 30
+#: Fused passages the reader reads (each costs a cross-encoder pass over ~160 tokens).
+READ_PASSAGES = 12
+#: Passages whose stored vectors vouch for the question (abstention evidence).
+EVIDENCE_PASSAGES = 30
 
 
-class CrossEncoderReranker:
-    def __init__(self, name: str, device: str = "cpu"):
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        try:
-            from sentence_transformers import CrossEncoder
+@dataclass(frozen=True)
+class ReaderParams:
+    """How much the reader decides; defaults set on the calib period (docs/BENCHMARKS.md)."""
 
-            self._model = CrossEncoder(name, device=device)
-        except (OSError, ValueError) as exc:
-            raise ModelLoadError(f"cannot load reranker {name!r}: {exc}") from exc
-        self.name = name
+    read_passages: int = READ_PASSAGES
+    #: Weight of the fused rank against the reader's logit (0 = reader order only).
+    rank_prior: float = 1.0
 
-    def scores(self, query: str, hits: list[Hit]) -> list[float]:
-        pairs = [(query, f"{h.title}\n{h.text}") for h in hits]
-        return [float(s) for s in self._model.predict(pairs, show_progress_bar=False)]
 
-    def rerank(self, query: str, hits: list[Hit], k: int) -> list[Hit]:
-        if not hits:
-            return hits
-        scored = sorted(zip(self.scores(query, hits), hits), key=lambda pair: -pair[0])
-        return [replace(hit, rank=i, score=score) for i, (score, hit) in enumerate(scored[:k], 1)]
+DEFAULT_READER_PARAMS = ReaderParams()
+
+
+def rerank(hits: list[Hit], logits: np.ndarray, rank_prior: float) -> list[Hit]:
+    """``hits`` with the first ``len(logits)`` re-ordered by reader logit and fused rank; ranks
+    renumbered, the fused score kept."""
+    read = len(logits)
+    order = sorted(range(read), key=lambda i: -(float(logits[i]) - rank_prior * math.log(i + 1)))
+    ordered = [hits[i] for i in order] + hits[read:]
+    return [replace(h, rank=r) for r, h in enumerate(ordered, 1)]
+
+
+def passage_cosine(vectors: np.ndarray, query_vector: np.ndarray) -> float:
+    """Best cosine of the question against L2-normalised passage vectors (0 when none)."""
+    return float((vectors @ query_vector).max()) if len(vectors) else 0.0

@@ -3,6 +3,7 @@ the sentence features and the shipped scorer."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 
 import numpy as np
@@ -18,7 +19,10 @@ from retrieval.answer import (
 )
 from retrieval.errors import RetrievalError
 from retrieval.learned import LinearScorer, load_scorer
+from retrieval.question import Question
 from retrieval.types import Hit
+
+Q = Question.parse
 
 
 def _hit(text: str, title: str = "Title", rank: int = 1, published: date | None = None) -> Hit:
@@ -26,11 +30,11 @@ def _hit(text: str, title: str = "Title", rank: int = 1, published: date | None 
 
 
 def test_answer_type_match():
-    assert answer_type_match("How old was she?", "She was 115 years old.")
-    assert not answer_type_match("How old was she?", "She died on a farm.")
-    assert answer_type_match("Which airline was fined?", "The fine went to American Airlines on Monday.")
-    assert not answer_type_match("Which airline was fined?", "The airline was fined.")
-    assert not answer_type_match("Explain the ruling", "The Court ruled 6-3.")
+    assert answer_type_match(Q("How old was she?"), "She was 115 years old.")
+    assert not answer_type_match(Q("How old was she?"), "She died on a farm.")
+    assert answer_type_match(Q("Which airline was fined?"), "The fine went to American Airlines on Monday.")
+    assert not answer_type_match(Q("Which airline was fined?"), "The airline was fined.")
+    assert not answer_type_match(Q("Explain the ruling"), "The Court ruled 6-3.")
 
 
 def test_question_sentences_are_not_answer_candidates():
@@ -43,9 +47,9 @@ def test_idf_coverage_needs_the_rare_words_together():
     question = "Did Phil the groundhog see his shadow?"
     together = [_hit("Punxsutawney Phil, the groundhog, saw his shadow on Thursday.")]
     apart = [_hit("The groundhog festival drew crowds.", rank=1), _hit("A long shadow fell.", rank=2)]
-    assert idf_coverage(question, together, idf) == 1.0
-    assert idf_coverage(question, apart, idf) == 5.0 / 12.0
-    assert idf_coverage("completely unknown words", together, lambda t: None) == 1.0
+    assert idf_coverage(Q(question), together, idf) == 1.0
+    assert idf_coverage(Q(question), apart, idf) == 5.0 / 12.0
+    assert idf_coverage(Q("completely unknown words"), together, lambda t: None) == 1.0
 
 
 # ---------------------------------------------------------------------------- learned scorer
@@ -76,7 +80,7 @@ def test_features_see_new_facts_freshness_and_position():
     text = "Lagos is a big city in Nigeria. About 15 million people live in Lagos, officials said."
     hits = [_hit(text, published=date(2024, 3, 4))]
     candidates = passage_sentences(hits)
-    x = sentence_features(query, candidates, np.array([0.5, 0.5]), date(2024, 3, 5), hits)
+    x = sentence_features(Q(query, date(2024, 3, 5)), candidates, np.array([0.5, 0.5]), hits)
     col = {name: x[:, i].tolist() for i, name in enumerate(SENTENCE_FEATURES)}
     assert col["new_numbers"] == [0.0, 1.0]
     assert col["answer_type"] == [0.0, 1.0]
@@ -85,7 +89,7 @@ def test_features_see_new_facts_freshness_and_position():
     assert col["fresh"] == [1.0, 1.0]
     assert col["quotation"] == [0.0, 0.0]
     assert col["support"] == [0.0, 0.0]  # one article does not vouch for itself
-    stale = sentence_features(query, candidates, np.array([0.5, 0.5]), date(2024, 5, 5), hits)
+    stale = sentence_features(Q(query, date(2024, 5, 5)), candidates, np.array([0.5, 0.5]), hits)
     assert stale[:, SENTENCE_FEATURES.index("fresh")].tolist() == [0.0, 0.0]
 
 
@@ -95,7 +99,7 @@ def test_shipped_scorer_prefers_the_sentence_that_answers_over_one_that_restates
                  "again this year. It has been $7.25 per hour since 2009, the longest stretch without a raise.")]
     candidates = passage_sentences(hits)
     # the restating sentence is much closer in meaning; the answering one carries the number
-    x = sentence_features(query, candidates, np.array([0.30, 0.75, 0.55]), None, hits)
+    x = sentence_features(Q(query), candidates, np.array([0.30, 0.75, 0.55]), hits)
     scores = load_scorer(SENTENCE_SCORER, SENTENCE_FEATURES).score(x)
     assert scores.argmax() == 2
 
@@ -107,7 +111,7 @@ def test_shipped_scorer_weighs_this_weeks_news_up():
     score = []
     for day in (date(2023, 5, 30), date(2022, 1, 1)):
         hits = [_hit(text, published=day)]
-        x = sentence_features("Which airline will weigh passengers?", passage_sentences(hits), np.array([0.6]), as_of, hits)
+        x = sentence_features(Q("Which airline will weigh passengers?", as_of), passage_sentences(hits), np.array([0.6]), hits)
         score.append(scorer.score(x)[0])
     assert score[0] > score[1]
 
@@ -120,9 +124,28 @@ def test_a_name_other_articles_repeat_supports_the_sentence_that_has_it():
         _hit("Weighing passengers at Air New Zealand is voluntary, officials said.", rank=3),
     ]
     candidates = passage_sentences(hits)
-    x = sentence_features(query, candidates, np.full(len(candidates), 0.5), None, hits)
+    x = sentence_features(Q(query), candidates, np.full(len(candidates), 0.5), hits)
     support = dict(zip((c.text for c in candidates), x[:, SENTENCE_FEATURES.index("support")] * 20))
     assert support["Air New Zealand will weigh passengers this month."] == 4  # "new" and "zealand", each in 2 other articles
     assert support["Finnair did so in 2017."] == 0
     scores = load_scorer(SENTENCE_SCORER, SENTENCE_FEATURES).score(x[:2])
     assert scores[0] > scores[1]
+
+
+def test_page_chrome_is_never_an_answer_candidate():
+    text = ("May 3, 2025, 9:01 a.m. ET. Maja Hitij/Getty Images shows the crowd in Berlin today. "
+            "JUST WATCHED Protesters march in Berlin Replay More Videos. "
+            "Thousands marched through Berlin on Saturday against the new pension law.")
+    assert [c.text for c in passage_sentences([_hit(text)])] == [
+        "Thousands marched through Berlin on Saturday against the new pension law."
+    ]
+
+
+def test_a_refusal_names_the_nearest_articles_once_each():
+    from retrieval.answer import nearest_articles
+
+    hits = [_hit("x", title="Berlin pension protest", rank=1, published=date(2023, 5, 1)),
+            replace(_hit("y", title="Berlin pension protest", rank=2), article_id="a1"),
+            _hit("z", title="Budget vote", rank=3)]
+    assert nearest_articles(hits) == " The nearest articles I have: “Berlin pension protest” (2023-05-01); “Budget vote”."
+    assert nearest_articles([]) == ""

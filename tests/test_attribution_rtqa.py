@@ -31,6 +31,7 @@ import pytest
 from retrieval.answer import check_citations, compose
 from retrieval.attribution import attribute, is_speaker, parse_speaker_question
 from retrieval.embeddings import HashEmbedder
+from retrieval.question import Question
 from retrieval.sentences import split_sentences
 from retrieval.sources import article_from_row
 from retrieval.types import Article, Hit
@@ -116,7 +117,7 @@ def test_answer(case, articles):
         start=0,
         end=len(article.text),
     )
-    answer = compose(case["question"], [hit], HashEmbedder(256).embed, {article.id: article}.get)
+    answer = compose(Question.parse(case["question"]), [hit], HashEmbedder(256).embed, {article.id: article}.get)
     assert not answer.abstained, answer.note
     missing = [f for f in case["must"] if f not in answer.text]
     wrong = [f for f in case["must_not"] if f in answer.text]

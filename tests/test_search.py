@@ -35,6 +35,6 @@ def test_recency_prior_breaks_a_tie_towards_this_weeks_article():
     old = Candidate(1, dense_rank=1, lexical_rank=2, row=_row(1, "old", 0, 5, "x", "2020-01-01"))
     new = Candidate(2, dense_rank=2, lexical_rank=1, row=_row(2, "new", 0, 5, "y", "2023-05-30"))
     future = Candidate(3, dense_rank=3, lexical_rank=3, row=_row(3, "later", 0, 5, "z", "2023-07-01"))
-    ranked = rank([old, new, future], "question", as_of=date(2023, 6, 1))
+    ranked = rank([old, new, future], as_of=date(2023, 6, 1))
     assert [r.chunk_id for r in ranked] == [2, 1, 3]
-    assert [r.chunk_id for r in rank([old, new, future], "question", as_of=None)][2] == 3
+    assert [r.chunk_id for r in rank([old, new, future], as_of=None)][2] == 3
