@@ -101,9 +101,9 @@ class Settings(BaseSettings):
     )
     reader: str = Field(
         "none",
-        description="The reader that re-ranks passages, weighs answer sentences and helps decide "
-        "when to abstain: default (the one shipped in retrieval/data/reader), none, an ONNX "
-        "reader folder, or a sentence-transformers CrossEncoder name or path.",
+        description="The reader that re-orders the top passages of search: none (the default), "
+        "default (the one shipped in retrieval/data/reader), an ONNX reader folder, or a "
+        "sentence-transformers CrossEncoder name or path.",
     )
     read_only: bool = Field(
         False,

@@ -12,6 +12,7 @@ import math
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from functools import partial
 from datetime import date
 
@@ -19,7 +20,7 @@ import numpy as np
 
 from retrieval.answer import DEFAULT_ANSWER, AnswerParams, check_citations, compose
 from retrieval.chunking import chunk_article, embedding_text
-from retrieval.config import Settings
+from retrieval.config import DEFAULT_MODEL, Settings
 from retrieval.embeddings import Embedder, load_embedder
 from retrieval.errors import IndexMissingError, ModelMismatchError
 from retrieval.question import Question
@@ -51,6 +52,10 @@ class Engine:
         #: Knobs of the reader and the answer stage; benchmarks set others side by side.
         self.reader_params: ReaderParams = DEFAULT_READER_PARAMS
         self.answer_params: AnswerParams = DEFAULT_ANSWER
+        if (embedder.name if embedder is not None else settings.model) != DEFAULT_MODEL:
+            # The passage-cosine threshold is a cosine of the default model; another model's
+            # cosines live on another scale, so that abstention rule is off for it.
+            self.answer_params = replace(DEFAULT_ANSWER, abstain_passage_cosine=0.0)
         self._load_locks = {name: threading.Lock() for name in ("_embedder", "_bulk_embedder", "_reader")}
         self._ingest_lock = threading.Lock()
         self._fetcher = Fetcher.from_settings(settings)
@@ -164,7 +169,7 @@ class Engine:
         return self._retrieve(Question.parse(query, as_of), k, filters, mode)
 
     def _retrieve(
-        self, question: Question, k: int, filters: Filters | None, mode: str = "hybrid"
+        self, question: Question, k: int, filters: Filters | None, mode: str = "hybrid", read: bool = True
     ) -> tuple[list[Hit], dict[str, float]]:
         query = question.text
         if not query:
@@ -177,8 +182,9 @@ class Engine:
             return [], {}
         vectors = self.store.vectors_for([h.chunk_id for h in hits[:EVIDENCE_PASSAGES]])
         evidence = {"passage_cosine": passage_cosine(vectors, vector)}
-        reader, params = self.reader, self.reader_params
-        if reader is not None and params.read_passages:
+        params = self.reader_params
+        reader = self.reader if read and params.read_passages else None
+        if reader is not None:
             top = hits[: params.read_passages]
             logits = reader.score(query, [passage_text(h.title, h.text) for h in top], "passage")
             evidence["passage_reader"] = float(logits.max())
@@ -190,7 +196,7 @@ class Engine:
     ) -> Answer:
         """An extractive answer with numbered citations (or an abstention)."""
         question = Question.parse(query, as_of)
-        hits, evidence = self._retrieve(question, k, filters)
+        hits, evidence = self._retrieve(question, k, filters, read=self.reader_params.in_answers)
         reader = self.reader if self.answer_params.reader_weight else None
         return compose(
             question, hits, self._embed, self.store.article, self.answer_params, idf=self._idf(),

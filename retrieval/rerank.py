@@ -36,6 +36,11 @@ class ReaderParams:
     read_passages: int = READ_PASSAGES
     #: Weight of the fused rank against the reader's logit (0 = reader order only).
     rank_prior: float = 1.0
+    #: Whether ``ask`` answers from the reader's order too. On questions of a later period
+    #: than its training (rtqa July–December 2023) the reader lifts answer recall of `search`
+    #: (@600: 0.76 → 0.78) but not the answers (contains the expected answer: 0.58 without,
+    #: 0.57 with) and costs ~150 ms, so ``ask`` keeps the fused order (docs/BENCHMARKS.md).
+    in_answers: bool = False
 
 
 DEFAULT_READER_PARAMS = ReaderParams()

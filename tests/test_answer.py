@@ -50,6 +50,8 @@ def test_unrelated_question_abstains(seed_engine):
     answer = seed_engine.ask("Who won the football world cup final?")
     assert answer.abstained, answer.text
     assert answer.citations == ()
+    # The refusal says what the index does hold near the question.
+    assert "The nearest articles I have: “Pakistan calls for engagement with US" in answer.text
 
 
 def test_general_question_is_answered_verbatim(seed_engine):

@@ -149,3 +149,15 @@ def test_a_refusal_names_the_nearest_articles_once_each():
             _hit("z", title="Budget vote", rank=3)]
     assert nearest_articles(hits) == " The nearest articles I have: “Berlin pension protest” (2023-05-01); “Budget vote”."
     assert nearest_articles([]) == ""
+
+
+def test_abstention_needs_a_passage_close_in_meaning_and_the_rare_words():
+    from retrieval.answer import ABSTAIN_COVERAGE, ABSTAIN_PASSAGE_COSINE, should_abstain
+
+    fine = {"idf_coverage": 0.6, "passage_cosine": 0.7, "best_cosine": 0.6, "best_overlap": 0.8}
+    assert not should_abstain(fine)
+    far = {**fine, "passage_cosine": ABSTAIN_PASSAGE_COSINE - 0.01}
+    assert should_abstain(far)
+    assert not should_abstain({**far, "idf_coverage": 0.95})  # worded far off, but its rare words are there
+    assert should_abstain({**fine, "idf_coverage": ABSTAIN_COVERAGE - 0.01})
+    assert should_abstain({**fine, "best_cosine": 0.1, "best_overlap": 0.1})
