@@ -153,7 +153,7 @@ class Engine:
         mode: str = "hybrid",
     ) -> list[Hit]:
         """Top ``k`` passages for ``query``; ``as_of`` is the date the question is asked."""
-        return self.retrieve(query, k=k, filters=filters, as_of=as_of, mode=mode)[0]
+        return self._retrieve(Question.parse(query, as_of), k, filters, mode, evidence=False)[0]
 
     def retrieve(
         self,
@@ -169,27 +169,39 @@ class Engine:
         return self._retrieve(Question.parse(query, as_of), k, filters, mode)
 
     def _retrieve(
-        self, question: Question, k: int, filters: Filters | None, mode: str = "hybrid", read: bool = True
+        self,
+        question: Question,
+        k: int,
+        filters: Filters | None,
+        mode: str = "hybrid",
+        *,
+        evidence: bool = True,
+        read: bool = True,
     ) -> tuple[list[Hit], dict[str, float]]:
+        """Hybrid search; with ``evidence``, the abstention evidence of the top passages; with
+        ``read`` and a reader, the reader's order of the first passages."""
         query = question.text
         if not query:
             return [], {}
         vector = self.embedder.embed([query])[0]
         if mode != "hybrid":
             return hybrid(self.store, question, vector, k, filters, mode=mode), {}
-        hits = hybrid(self.store, question, vector, max(k, EVIDENCE_PASSAGES), filters)
-        if not hits:
-            return [], {}
-        vectors = self.store.vectors_for([h.chunk_id for h in hits[:EVIDENCE_PASSAGES]])
-        evidence = {"passage_cosine": passage_cosine(vectors, vector)}
         params = self.reader_params
         reader = self.reader if read and params.read_passages else None
+        pool = max(k, EVIDENCE_PASSAGES if evidence else 0, params.read_passages if reader else 0)
+        hits = hybrid(self.store, question, vector, pool, filters)
+        if not hits:
+            return [], {}
+        found: dict[str, float] = {}
+        if evidence:
+            vectors = self.store.vectors_for([h.chunk_id for h in hits[:EVIDENCE_PASSAGES]])
+            found["passage_cosine"] = passage_cosine(vectors, vector)
         if reader is not None:
             top = hits[: params.read_passages]
             logits = reader.score(query, [passage_text(h.title, h.text) for h in top], "passage")
-            evidence["passage_reader"] = float(logits.max())
+            found["passage_reader"] = float(logits.max())
             hits = rerank(hits, logits, params.rank_prior)
-        return hits[:k], evidence
+        return hits[:k], found
 
     def ask(
         self, query: str, *, k: int = 8, filters: Filters | None = None, as_of: date | None = None
