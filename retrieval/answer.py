@@ -15,8 +15,8 @@ from datetime import date
 
 import numpy as np
 
-from retrieval.clean import is_page_chrome
 from retrieval.attribution import SpeakerQuestion, attribute, is_speaker
+from retrieval.clean import is_page_chrome
 from retrieval.learned import load_scorer
 from retrieval.lexical import terms
 from retrieval.question import NUMBER, Question
@@ -99,7 +99,6 @@ class AnswerParams:
 
 DEFAULT_ANSWER = AnswerParams()
 
-_NUMBER = NUMBER
 _CAPITALISED = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-zA-Z’'\-]+")
 _QUOTE_MARK = re.compile(r"[\"“”]")
 
@@ -107,7 +106,7 @@ _QUOTE_MARK = re.compile(r"[\"“”]")
 def answer_type_match(question: Question, sentence: str) -> bool:
     """Does ``sentence`` carry a new number (numeric question) or a new name (who/which)?"""
     if question.numeric:
-        return any(n not in question.numbers for n in _NUMBER.findall(sentence))
+        return any(n not in question.numbers for n in NUMBER.findall(sentence))
     if question.entity:
         return any(w.lower() not in question.words for w in _CAPITALISED.findall(sentence))
     return False
@@ -246,7 +245,7 @@ def sentence_features(
 def _new_facts(text: str, query_words: frozenset[str], query_numbers: frozenset[str]) -> tuple[list[str], list[str]]:
     """Capitalised words and numbers in ``text`` that the question does not mention."""
     names_ = [w for w in _CAPITALISED.findall(text) if w.lower() not in query_words]
-    return names_, [n for n in _NUMBER.findall(text) if n not in query_numbers]
+    return names_, [n for n in NUMBER.findall(text) if n not in query_numbers]
 
 
 def _facts(new_names: list[str], new_numbers: list[str]) -> set[str]:
