@@ -116,3 +116,17 @@ def read_only_view(source: Path, target: Path) -> tuple[str, ...]:
     target.mkdir(parents=True, exist_ok=True)
     script = 'mount --bind "$0" "$1" && mount -o remount,ro,bind "$1" && shift && exec "$@"'
     return ("unshare", "--mount", "sh", "-c", script, str(source), str(target))
+
+
+def build_index(folder: Path, articles: int, *, seed: int) -> Path:
+    """An index (hash embedder) in ``folder/index`` of the seed article and ``articles``
+    generated ones of 300 words: the starting point the hardening tests copy and damage."""
+    from retrieval import Settings
+    from retrieval.embeddings import HashEmbedder
+    from retrieval.engine import Engine
+    from support import SEED
+
+    index = folder / "index"
+    with Engine.open(Settings(index=index), embedder=HashEmbedder(), create=True) as engine:
+        engine.ingest([str(SEED), str(write_corpus(folder / "c", articles, 300, seed=seed))])
+    return index

@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from index_support import assert_consistent, cli, mount_namespace_problem, write_corpus
+from index_support import build_index, assert_consistent, cli, mount_namespace_problem, write_corpus
 from retrieval import Settings
 from retrieval.embeddings import HashEmbedder
 from retrieval.engine import Engine
@@ -25,10 +25,7 @@ DAMAGED = "restore it or rebuild the index"
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    index = tmp_path_factory.mktemp("built") / "index"
-    with Engine.open(Settings(index=index), embedder=HashEmbedder(), create=True) as engine:
-        engine.ingest([str(SEED), str(write_corpus(index.parent / "c", 5, 300, seed=3))])
-    return index
+    return build_index(tmp_path_factory.mktemp("built"), 5, seed=3)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import sqlite3
 
 import pytest
 
-from index_support import cli, mount_namespace_problem, read_only_view, snapshot, write_corpus
+from index_support import build_index, cli, mount_namespace_problem, read_only_view, snapshot, write_corpus
 from retrieval import Settings
 from retrieval.embeddings import HashEmbedder
 from retrieval.engine import Engine
@@ -24,10 +24,7 @@ OWN_FILES = (DB_FILE, VECTORS_FILE, MANIFEST_FILE, LOCK_FILE)
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    index = tmp_path_factory.mktemp("built") / "index"
-    with Engine.open(Settings(index=index), embedder=HashEmbedder(), create=True) as engine:
-        engine.ingest([str(SEED), str(write_corpus(index.parent / "c", 4, 300, seed=4))])
-    return index
+    return build_index(tmp_path_factory.mktemp("built"), 4, seed=4)
 
 
 @pytest.fixture
