@@ -120,6 +120,12 @@ def real_pairs(q: dict, corpus: Corpus, easy_urls: list[str], rnd: random.Random
 
     add(sorted(pos_p, key=lambda x: -x[0])[:3], 1, "passage", "real")
     add(hard_and_random(neg_p, 4, 2), 0, "passage", "real")
+    words = keywords(q["question"])
+    if len(words.split()) >= 2:  # the same question typed as a search box query
+        for _, text in sorted(pos_p, key=lambda x: -x[0])[:2]:
+            rows.append({"qid": q["id"], "q": words, "text": text, "label": 1, "unit": "passage", "origin": "keyword"})
+        for _, text in hard_and_random(neg_p, 3, 1):
+            rows.append({"qid": q["id"], "q": words, "text": text, "label": 0, "unit": "passage", "origin": "keyword"})
     add(sorted(pos_s, key=lambda x: -x[0])[:4], 1, "sentence", "real")
     add(hard_and_random(neg_s, 6, 3), 0, "sentence", "real")
     for url in rnd.sample(easy_urls, 3):  # easy: another question's article
@@ -138,6 +144,14 @@ def real_pairs(q: dict, corpus: Corpus, easy_urls: list[str], rnd: random.Random
 
 
 # ---------------------------------------------------------------------------- synthetic
+
+_WORD = re.compile(r"[\w’'\-]+")
+
+
+def keywords(question: str) -> str:
+    """A question as a search-box query: its words without stopwords and question words, case
+    kept ("What did Qureshi say about Afghanistan?" → "Qureshi Afghanistan")."""
+    return " ".join(w for w in _WORD.findall(question) if w.lower() not in STOPWORDS and len(w) > 1)
 
 _NUMBER_SPAN = re.compile(r"(?<![\w.\-:$])(\d[\d,.]*)(\s(?:percent|million|billion|people|years?|days?|dollars|points|times|months?|weeks?|hours?|miles|feet))?")
 _NAME_SPAN = re.compile(r"(?<=\s)([A-Z][a-z’'\-]+(?:\s[A-Z][a-z’'\-]+){1,3})")
@@ -255,10 +269,70 @@ def synthetic_pairs(urls: list[str], corpus: Corpus, n: int, rnd: random.Random)
     return rows
 
 
+def name_pairs(urls: list[str], corpus: Corpus, n: int, rnd: random.Random) -> list[dict]:
+    """Name-and-topic queries as people type them into /search ("Jonas Berg microcontrollers"):
+    a name and one or two rarer words of the same passage. Positives: passages (of any article)
+    holding the name and every word; hard negatives: passages holding the name without the
+    words, or the words without the name."""
+    passages: list[tuple[str, str, set[str]]] = []  # title, passage, its terms
+    for url in urls:
+        got = corpus.get(url)
+        if got:
+            passages.extend((got[0].title, p, set(terms(got[0].title + " " + p))) for p in got[1])
+    postings: dict[str, list[int]] = defaultdict(list)
+    for i, (_, _, ts) in enumerate(passages):
+        for t in ts:
+            postings[t].append(i)
+    rows: list[dict] = []
+    order = list(range(len(passages)))
+    rnd.shuffle(order)
+    made = 0
+    for i in order:
+        if made >= n:
+            break
+        title, passage, ts = passages[i]
+        names = [m.group(1) for m in _NAME_SPAN.finditer(passage)
+                 if m.group(1).split()[0].lower() not in STOPWORDS and not _CHROME.search(m.group(1))]
+        if not names:
+            continue
+        name = rnd.choice(names)
+        name_terms = set(terms(name))
+        if not name_terms:
+            continue
+        others = [t for t in ts - name_terms if t not in STOPWORDS and not t.isdigit() and 2 <= len(postings[t]) <= 200]
+        if not others:
+            continue
+        words = rnd.sample(others, min(len(others), rnd.choice((1, 1, 2))))
+        with_name = set.intersection(*(set(postings[t]) for t in name_terms))
+        with_words = set.intersection(*(set(postings[t]) for t in words))
+        pos = sorted(with_name & with_words)
+        name_only, words_only = sorted(with_name - with_words), sorted(with_words - with_name)
+        if not pos or not (name_only or words_only):
+            continue
+        made += 1
+        spelled = {t: next((w for w in _WORD.findall(passage) if w.lower() == t), t) for t in words}
+        q = " ".join([name, *(spelled[t] for t in words)])
+        qid = f"name{i}"
+
+        def add(j, label, origin):
+            rows.append({"qid": qid, "q": q, "text": passage_text(passages[j][0], passages[j][1]),
+                         "label": label, "unit": "passage", "origin": origin})
+
+        for j in rnd.sample(pos, min(2, len(pos))):
+            add(j, 1, "name")
+        for j in rnd.sample(name_only, min(2, len(name_only))) + rnd.sample(words_only, min(2, len(words_only))):
+            add(j, 0, "name")
+        j = rnd.randrange(len(passages))
+        if j not in with_name and j not in with_words:
+            add(j, 0, "easy")
+    return rows
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", type=Path, default=Path(".bench/reader"))
     p.add_argument("--synthetic", type=int, default=12000, help="synthetic questions to make")
+    p.add_argument("--names", type=int, default=0, help="name-and-topic keyword queries to make")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--show", type=int, default=0, help="print this many synthetic questions to check by eye")
     args = p.parse_args(argv)
@@ -272,6 +346,7 @@ def main(argv=None) -> int:
     real = [r for q in s.train for r in real_pairs(q, corpus, train_urls, rnd)]
     calib = [r for q in s.calib for r in real_pairs(q, corpus, calib_urls, rnd)]
     syn = synthetic_pairs(s.synthetic_urls, corpus, args.synthetic, rnd)
+    syn += name_pairs(s.synthetic_urls, corpus, args.names, rnd) if args.names else []
     if args.show:
         seen = set()
         for r in syn:

@@ -47,6 +47,8 @@ def parse_args(argv=None):
     p.add_argument("--data", type=Path, default=Path(".bench/reader"))
     p.add_argument("--out", type=Path, default=Path(".bench/reader/run"))
     p.add_argument("--base", default="all-MiniLM-L6-v2", help="starting weights (name or folder)")
+    p.add_argument("--init", type=Path, default=None,
+                   help="start from this checkpoint's weights (a fresh optimizer and schedule)")
     p.add_argument("--layers", type=int, default=4)
     p.add_argument("--epochs", type=float, default=1.5, help="length of the learning-rate schedule")
     p.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (0 = the whole schedule)")
@@ -224,8 +226,11 @@ def main(argv=None) -> int:
     log_path = args.out / "train-log.jsonl"
     train = read_jsonl(args.data / "train.jsonl")
     calib = read_jsonl(args.data / "calib.jsonl")
-    real = [r for r in train if r["origin"] != "synthetic"]
-    synthetic = [r for r in train if r["origin"] == "synthetic"]
+    # Generated questions (cloze, name queries, with their easy negatives) are drawn anew each
+    # epoch; the real questions' pairs (and their keyword forms) are each seen --real-repeat times.
+    generated = lambda r: str(r["qid"]).startswith(("syn", "name"))  # noqa: E731
+    real = [r for r in train if not generated(r)]
+    synthetic = [r for r in train if generated(r)]
     per_epoch = len(real) * args.real_repeat + min(args.synthetic, len(synthetic))
     total_steps = math.ceil(per_epoch * args.epochs / args.batch)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
@@ -234,6 +239,9 @@ def main(argv=None) -> int:
         optimizer, lambda s: min(1.0, (s + 1) / max(1, warmup)) * max(0.0, (total_steps - s) / max(1, total_steps - warmup))
     )
     step, epoch, skip = 0, 0, 0
+    if args.init and not ckpt.exists():
+        model.load_state_dict(torch.load(args.init, weights_only=False)["model"])
+        print(f"weights from {args.init}", file=sys.stderr)
     if ckpt.exists():
         state = torch.load(ckpt, weights_only=False)
         model.load_state_dict(state["model"])
