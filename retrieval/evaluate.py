@@ -326,3 +326,25 @@ def format_table(result: Mapping[str, Any], *, unanswerable: Mapping[str, Any] |
 def summary(result: Mapping[str, Any]) -> dict[str, Any]:
     """The result without ``per_question`` (for printing as JSON)."""
     return {key: value for key, value in result.items() if key != "per_question"}
+
+
+#: Suffixes that :func:`same_terms` strips (one per word, first match wins).
+_SUFFIXES = ("ing", "ed", "es", "s", "e")
+
+
+def _stem(word: str) -> str:
+    for suffix in _SUFFIXES:
+        if len(word) > 4 and word.endswith(suffix):
+            return word[: -len(suffix)]
+    return word
+
+
+def same_terms(asked: str, expected: str) -> bool:
+    """Do two questions ask for the same thing, as far as search can tell? Their content terms
+    (:func:`retrieval.lexical.terms`: lower-cased, stopwords out) are equal after stripping one
+    common suffix ("rusting"/"rust", "issued"/"issue"). The measure of follow-up resolution
+    (``benchmarks/bench_followups.py``): "Why did Russia issue a warrant?" and "Why Russia
+    issued a warrant?" match; "What did Qureshi say about India?" and "… about Pakistan?" don't."""
+    from retrieval.lexical import terms
+
+    return {_stem(t) for t in terms(asked)} == {_stem(t) for t in terms(expected)}
