@@ -26,6 +26,7 @@ from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from bot import render
+from bot.conversation import follow_up, remember
 from bot.filters import clip_question, command_argument, quoted_text, without_mention
 from bot.replies import (
     MORE_PAGE_SIZE,
@@ -67,12 +68,15 @@ async def help_command(update: Update, context: Context) -> None:
 
 
 async def answer_question(message: Message, context: Context, question: str) -> None:
-    """Answer ``question`` with quoted sentences, sources and passage buttons."""
+    """Answer ``question`` (a follow-up resolved first) with quoted sentences, sources and
+    passage buttons; what was understood of a follow-up heads the answer."""
     state = get_state(context)
+    asked = follow_up(state.conversations, message, clip_question(question))
     async with typing(message):
-        answer = await asyncio.to_thread(state.engine.ask, clip_question(question), as_of=date.today())
+        answer = await asyncio.to_thread(state.engine.ask, clip_question(asked.question), as_of=date.today())
     markup = None if answer.abstained else answer_keyboard(state.answers.put(answer), answer)
-    await send_pages(message, render.answer_messages(answer), markup)
+    pages = render.understood(asked.label, render.answer_messages(answer))
+    remember(state.conversations, message, answer, await send_pages(message, pages, markup))
 
 
 async def lookup_sources(message: Message, context: Context, text: str) -> None:

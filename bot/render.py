@@ -162,6 +162,18 @@ def answer_messages(answer: Answer) -> list[str]:
     return _pack(blocks)
 
 
+def understood(label: str, pages: list[str]) -> list[str]:
+    """Answer pages headed by what was understood of a follow-up ("<i>Biden — about
+    Afghanistan:</i>"), so that a wrong guess is visible; ``pages`` as they are without one."""
+    if not label:
+        return pages
+    label = clip(label, 300)
+    head = f"<i>{escape(label)}{'' if label.endswith('?') else ':'}</i>"
+    if pages and utf16_len(f"{head}\n\n{pages[0]}") <= MESSAGE_LIMIT:
+        return [f"{head}\n\n{pages[0]}", *pages[1:]]
+    return [head, *pages]
+
+
 def _hit_blocks(label: str, hit: Hit, span: tuple[int, int] | None = None) -> list[_Block]:
     """A passage's source line and its text in a blockquote; ``span`` (offsets into
     ``hit.text``) is set in bold when the whole passage fits one message."""

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from retrieval.followup import Previous
 from retrieval.types import Answer
 
 if TYPE_CHECKING:
@@ -64,6 +65,65 @@ class AnswerStore:
             return entry[1]
 
 
+#: A conversation's last question stays the context of a follow-up this long: long enough for
+#: "and what about India?", short enough that a question asked after lunch starts afresh.
+FOLLOWUP_TTL_SECONDS = 15 * 60
+#: At most this many conversations (and as many answered messages) are kept.
+CONVERSATION_CAPACITY = 2000
+
+
+class Conversations:
+    """The last question and answer of each conversation, for follow-up questions, and the
+    question behind each answer message, for replies to it. A conversation is a private chat,
+    or one user in a group (two people asking in one group do not share context).
+
+    The last question expires after ``ttl`` seconds; an answer message stays the context of a
+    reply as long as its buttons work (``reply_ttl``): the reply names it explicitly.
+    """
+
+    def __init__(self, ttl: float = FOLLOWUP_TTL_SECONDS, reply_ttl: float = ANSWER_TTL_SECONDS,
+                 capacity: int = CONVERSATION_CAPACITY,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._ttl = {"last": ttl, "message": reply_ttl}
+        self._capacity = capacity
+        self._clock = clock
+        self._items: dict[str, OrderedDict[Any, tuple[float, Previous]]] = {
+            "last": OrderedDict(), "message": OrderedDict()}
+        self._lock = threading.Lock()
+
+    def remember(self, conversation: Any, previous: Previous,
+                 message: tuple[int, int] | None = None) -> None:
+        """Keep ``previous`` as the context of ``conversation`` and of the answer ``message``
+        (chat id, message id)."""
+        with self._lock:
+            for kind, key in (("last", conversation), ("message", message)):
+                if key is None:
+                    continue
+                items = self._items[kind]
+                items.pop(key, None)
+                items[key] = (self._clock() + self._ttl[kind], previous)
+                while len(items) > self._capacity:
+                    items.popitem(last=False)
+
+    def last(self, conversation: Any) -> Previous | None:
+        """The conversation's last question and answer, unless they have expired."""
+        return self._get("last", conversation)
+
+    def answered(self, chat_id: int, message_id: int) -> Previous | None:
+        """The question and answer behind the bot's message ``message_id``, if known."""
+        return self._get("message", (chat_id, message_id))
+
+    def _get(self, kind: str, key: Any) -> Previous | None:
+        with self._lock:
+            entry = self._items[kind].get(key)
+            if entry is None:
+                return None
+            if entry[0] < self._clock():
+                del self._items[kind][key]
+                return None
+            return entry[1]
+
+
 @dataclass
 class BotState:
     """The engine and the helpers the handlers share."""
@@ -72,6 +132,7 @@ class BotState:
     settings: BotSettings
     limiter: RateLimiter
     answers: AnswerStore = field(default_factory=AnswerStore)
+    conversations: Conversations = field(default_factory=Conversations)
 
 
 class _HasBotData(Protocol):
