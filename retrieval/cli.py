@@ -238,12 +238,24 @@ def _question_command(kind: str):
     @click.option("-k", "k", type=click.IntRange(1, 100), default=None, help="Passages to retrieve.")
     @click.option("--json", "as_json", is_flag=True, help="JSON on stdout (one object per question).")
     @click.option("--queries", type=click.Path(dir_okay=False, allow_dash=True), help="Batch: JSONL (question, id, as_of) or one question per line.")
+    @click.option("--after", metavar="PREVIOUS", help="Read QUESTION as a follow-up to this earlier question "
+                  "(\"and what about India?\", \"why?\", \"what did he say…\").")
     @_filter_options
     @click.pass_context
-    def command(ctx, question, index, model, k, as_json, queries, as_of, since, until, sources):
+    def command(ctx, question, index, model, k, as_json, queries, after, as_of, since, until, sources):
         if bool(question) == bool(queries):
             raise click.UsageError("give a QUESTION or --queries FILE (not both)")
+        if after and queries:
+            raise click.UsageError("--after goes with one QUESTION, not with --queries")
         filters = _filters(since and since.date(), until and until.date(), sources)
+        understood = ""
+        if after:
+            from retrieval.followup import Previous, resolve
+
+            resolution = resolve(question, Previous(after, ""))
+            question, understood = resolution.question, resolution.label
+            if understood and not as_json:
+                click.echo(f"Understood: {understood}", err=True)
         rows = list(_read_queries(queries)) if queries else [{"id": None, "question": question}]
 
         def go() -> None:
@@ -252,10 +264,12 @@ def _question_command(kind: str):
                     when = row.get("as_of") or (as_of.date() if as_of else date.today())
                     if kind == "ask":
                         answer = engine.ask(row["question"], k=k or 8, filters=filters, as_of=when)
-                        out = json.dumps(answer.to_json(row["id"]), ensure_ascii=False) if as_json else format_answer(answer)
+                        payload = {**answer.to_json(row["id"]), **({"understood": understood} if understood else {})}
+                        out = json.dumps(payload, ensure_ascii=False) if as_json else format_answer(answer)
                     else:
                         hits = engine.search(row["question"], k=k or 10, filters=filters, as_of=when)
-                        payload = {"id": row["id"], "query": row["question"], "results": [h.to_json() for h in hits]}
+                        payload = {"id": row["id"], "query": row["question"], "results": [h.to_json() for h in hits],
+                                   **({"understood": understood} if understood else {})}
                         out = json.dumps(payload, ensure_ascii=False) if as_json else format_hits(hits)
                     click.echo(out)
 

@@ -148,3 +148,20 @@ def test_eval_command(index, tmp_path):
     bad.write_text("{oops\n")
     broken = run("--index", str(index), "eval", str(bad))
     assert broken.returncode == 1 and f"{bad}:1" in broken.stderr
+
+
+def test_follow_up_after_a_previous_question(index):
+    """`ask --after`: the follow-up is resolved into a standalone question before retrieval,
+    and what was understood is shown (stderr for people, "understood" in JSON)."""
+    previous = "What did Qureshi say about Afghanistan?"
+    result = run("--index", str(index), "ask", "and what about India?", "--after", previous, "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["query"] == "What did Qureshi say about India?"
+    assert data["understood"] == "Qureshi — about India"
+    shown = run("--index", str(index), "ask", "What did he say about India?", "--after", previous)
+    assert shown.returncode == 0 and "Understood: Qureshi — about India" in shown.stderr
+    standalone = run("--index", str(index), "search", "Taliban legitimacy", "--after", previous, "--json")
+    assert "understood" not in json.loads(standalone.stdout)
+    clash = run("--index", str(index), "ask", "--queries", "-", "--after", previous, input="why?\n")
+    assert clash.returncode == 2 and "--after" in clash.stderr
