@@ -26,6 +26,7 @@ from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from bot import render
+from bot.delivery import DeliveryFailed, is_outage
 from bot.filters import clip_question, command_argument, quoted_text, without_mention
 from bot.replies import (
     MORE_PAGE_SIZE,
@@ -254,11 +255,19 @@ def _inline_help(username: str) -> InlineQueryResultArticle:
 async def on_error(update: object, context: Context) -> None:
     """The one error handler: log the traceback, reply with a short apology.
 
+    A send that Telegram did not take within the retry budget was logged where it was given up
+    (:mod:`bot.delivery`) and is dropped here; getUpdates failing to reach Telegram gets one
+    WARNING line (PTB polls again by itself).
     Engine errors (:class:`RetrievalError`) carry messages fit for users and are shown, except
     a damaged index or a failing disk: that is for the operators (logged at ERROR, with what to
     do), and users get a polite "cannot be read right now". Anything else gets a generic apology.
     """
     error = context.error
+    if isinstance(error, DeliveryFailed):
+        return  # logged where it was given up; an apology would not get through either
+    if update is None and is_outage(error):  # getUpdates failed; PTB polls again by itself
+        logger.warning("Cannot reach Telegram for updates (polling again): %s", error)
+        return
     if isinstance(error, (IndexDamagedError, StorageError)):
         logger.error("The index failed: %s", error)
         text = UNAVAILABLE
