@@ -36,11 +36,11 @@ from bot.replies import (
     more_button,
     more_passages,
     send_pages,
-    typing,
+    working,
 )
 from bot.state import get_state
 from retrieval.errors import IndexDamagedError, RetrievalError, StorageError
-from retrieval.types import Answer
+from retrieval.types import Answer, IngestStep
 
 logger = logging.getLogger(__name__)
 
@@ -70,23 +70,25 @@ async def help_command(update: Update, context: Context) -> None:
 async def answer_question(message: Message, context: Context, question: str) -> None:
     """Answer ``question`` with quoted sentences, sources and passage buttons."""
     state = get_state(context)
-    async with typing(message):
+    async with working(message, state.settings.progress_after_seconds) as progress:
         answer = await asyncio.to_thread(state.engine.ask, clip_question(question), as_of=date.today())
     markup = None if answer.abstained else answer_keyboard(state.answers.put(answer), answer)
-    await send_pages(message, render.answer_messages(answer), markup)
+    await send_pages(message, render.answer_messages(answer), markup, replace=progress.message)
 
 
 async def lookup_sources(message: Message, context: Context, text: str) -> None:
     """List the passages closest to a quoted message: where might this claim come from?"""
     state = get_state(context)
-    async with typing(message):
+    async with working(message, state.settings.progress_after_seconds) as progress:
         hits = await asyncio.to_thread(
             state.engine.search, clip_question(text), k=SEARCH_K, as_of=date.today()
         )
     if not hits:
-        await send_pages(message, ["I found no article that this message could come from."])
+        await send_pages(message, ["I found no article that this message could come from."],
+                         replace=progress.message)
         return
-    await send_pages(message, render.hits_messages(hits, "Possible sources of this message"))
+    await send_pages(message, render.hits_messages(hits, "Possible sources of this message"),
+                     replace=progress.message)
 
 
 async def ask(update: Update, context: Context) -> None:
@@ -130,12 +132,13 @@ async def search(update: Update, context: Context) -> None:
     if not (question := command_argument(message)):
         await message.reply_text("Usage: /search <question>")
         return
-    async with typing(message):
-        hits = await asyncio.to_thread(get_state(context).engine.search,
+    state = get_state(context)
+    async with working(message, state.settings.progress_after_seconds) as progress:
+        hits = await asyncio.to_thread(state.engine.search,
                                        clip_question(question), k=SEARCH_K, as_of=date.today())
     pages = render.hits_messages(hits, f"Passages for: {question}") if hits else [
         "No passages match that question."]
-    await send_pages(message, pages)
+    await send_pages(message, pages, replace=progress.message)
 
 
 async def stats(update: Update, context: Context) -> None:
@@ -153,9 +156,12 @@ async def add(update: Update, context: Context) -> None:
     if not urls or not all(u.startswith(("http://", "https://")) for u in urls):
         await message.reply_text("Usage: /add <article or feed URL> …")
         return
-    async with typing(message):
-        report = await asyncio.to_thread(get_state(context).engine.ingest, urls)
-    await send_pages(message, render.ingest_message(report))
+    # Fetching and indexing take seconds: say so at once, and what is being done.
+    async with working(message, 0, render.ingest_progress(IngestStep("fetching", len(urls)))) \
+            as progress:
+        report = await asyncio.to_thread(get_state(context).engine.ingest, urls,
+                                         on_step=progress.show_from_thread(render.ingest_progress))
+    await send_pages(message, render.ingest_message(report), replace=progress.message)
 
 
 async def add_denied(update: Update, context: Context) -> None:
