@@ -157,8 +157,8 @@ async def add(update: Update, context: Context) -> None:
         await message.reply_text("Usage: /add <article or feed URL> …")
         return
     # Fetching and indexing take seconds: say so at once, and what is being done.
-    async with working(message, 0, render.ingest_progress(IngestStep("fetching", len(urls)))) \
-            as progress:
+    fetching = render.ingest_progress(IngestStep("fetching", len(urls)))
+    async with working(message, 0, fetching) as progress:
         report = await asyncio.to_thread(get_state(context).engine.ingest, urls,
                                          on_step=progress.show_from_thread(render.ingest_progress))
     await send_pages(message, render.ingest_message(report), replace=progress.message)
