@@ -35,6 +35,7 @@ from telegram.ext import (
 from bot import handlers, render
 from bot.access import RateLimiter, admin_filter, allowlist_gate, rate_gate
 from bot.config import BotSettings
+from bot.delivery import RetryingRequest, RetryPolicy
 from bot.filters import ADDRESSED, NEW_MESSAGE
 from bot.state import STATE_KEY, BotState, get_state
 
@@ -43,8 +44,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-#: Retries after a 429 "Too Many Requests": AIORateLimiter retries only when this is > 0.
-FLOOD_RETRIES = 3
 #: Updates handled at once. Each waits mostly on the engine thread pool or on Telegram.
 MAX_CONCURRENT_UPDATES = 64
 #: Commands that cost an engine call and therefore count against the per-user limit.
@@ -52,7 +51,8 @@ QUESTION_COMMANDS = ("ask", "search", "source")
 
 
 def build_application(
-    settings: BotSettings, engine: Engine, *, update_processor: BaseUpdateProcessor | None = None
+    settings: BotSettings, engine: Engine, *, update_processor: BaseUpdateProcessor | None = None,
+    retry: RetryPolicy | None = None,
 ) -> Application:
     """Assemble the bot: settings → Application with handlers, rate limiter and lifecycle.
 
@@ -61,6 +61,11 @@ def build_application(
     concurrently, by ``update_processor`` when given (PTB's extension point; the tests pass
     one that reports when each update is done), else by PTB's default with up to
     :data:`MAX_CONCURRENT_UPDATES` at once.
+
+    Every Bot API call goes through :class:`bot.delivery.RetryingRequest`, which retries
+    outages (5xx, 429, network errors) as ``retry`` says (default: :class:`RetryPolicy`; the
+    tests pass short timings). AIORateLimiter only spaces sends out to stay below Telegram's
+    flood limits; it retries nothing.
     """
     app = (
         ApplicationBuilder()
@@ -68,7 +73,8 @@ def build_application(
         .base_url(settings.telegram_api_base_url)
         # a slow question must not hold up other users
         .concurrent_updates(update_processor or SimpleUpdateProcessor(MAX_CONCURRENT_UPDATES))
-        .rate_limiter(AIORateLimiter(max_retries=FLOOD_RETRIES))
+        .request(RetryingRequest(retry))
+        .rate_limiter(AIORateLimiter())
         .post_init(_post_init)
         .post_shutdown(_post_shutdown)
         .build()

@@ -60,6 +60,11 @@ class BotSettings(BaseSettings):
     rate_limit_window_seconds: float = Field(
         30.0, gt=0, description="Length of the per-user rate-limit window in seconds."
     )
+    progress_after_seconds: float = Field(
+        1.5, ge=0,
+        description="Seconds a question may take before the bot posts a \"Looking that up…\" "
+        "message, which the answer then replaces; 0 = at once. Fast answers come without it.",
+    )
     webhook_url: str | None = Field(
         None,
         description="Public HTTPS URL Telegram should POST updates to. Empty = long polling.",

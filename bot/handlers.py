@@ -27,6 +27,7 @@ from telegram.ext import ContextTypes
 
 from bot import render
 from bot.conversation import follow_up, remember
+from bot.delivery import DeliveryFailed, is_outage
 from bot.filters import clip_question, command_argument, quoted_text, without_mention
 from bot.replies import (
     MORE_PAGE_SIZE,
@@ -36,11 +37,11 @@ from bot.replies import (
     more_button,
     more_passages,
     send_pages,
-    typing,
+    working,
 )
 from bot.state import get_state
 from retrieval.errors import IndexDamagedError, RetrievalError, StorageError
-from retrieval.types import Answer
+from retrieval.types import Answer, IngestStep
 
 logger = logging.getLogger(__name__)
 
@@ -72,24 +73,27 @@ async def answer_question(message: Message, context: Context, question: str) -> 
     passage buttons; what was understood of a follow-up heads the answer."""
     state = get_state(context)
     asked = follow_up(state.conversations, message, clip_question(question))
-    async with typing(message):
+    async with working(message, state.settings.progress_after_seconds) as progress:
         answer = await asyncio.to_thread(state.engine.ask, clip_question(asked.question), as_of=date.today())
     markup = None if answer.abstained else answer_keyboard(state.answers.put(answer), answer)
     pages = render.understood(asked.label, render.answer_messages(answer))
-    remember(state.conversations, message, answer, await send_pages(message, pages, markup))
+    sent = await send_pages(message, pages, markup, replace=progress.message)
+    remember(state.conversations, message, answer, sent)
 
 
 async def lookup_sources(message: Message, context: Context, text: str) -> None:
     """List the passages closest to a quoted message: where might this claim come from?"""
     state = get_state(context)
-    async with typing(message):
+    async with working(message, state.settings.progress_after_seconds) as progress:
         hits = await asyncio.to_thread(
             state.engine.search, clip_question(text), k=SEARCH_K, as_of=date.today()
         )
     if not hits:
-        await send_pages(message, ["I found no article that this message could come from."])
+        await send_pages(message, ["I found no article that this message could come from."],
+                         replace=progress.message)
         return
-    await send_pages(message, render.hits_messages(hits, "Possible sources of this message"))
+    await send_pages(message, render.hits_messages(hits, "Possible sources of this message"),
+                     replace=progress.message)
 
 
 async def ask(update: Update, context: Context) -> None:
@@ -133,12 +137,13 @@ async def search(update: Update, context: Context) -> None:
     if not (question := command_argument(message)):
         await message.reply_text("Usage: /search <question>")
         return
-    async with typing(message):
-        hits = await asyncio.to_thread(get_state(context).engine.search,
+    state = get_state(context)
+    async with working(message, state.settings.progress_after_seconds) as progress:
+        hits = await asyncio.to_thread(state.engine.search,
                                        clip_question(question), k=SEARCH_K, as_of=date.today())
     pages = render.hits_messages(hits, f"Passages for: {question}") if hits else [
         "No passages match that question."]
-    await send_pages(message, pages)
+    await send_pages(message, pages, replace=progress.message)
 
 
 async def stats(update: Update, context: Context) -> None:
@@ -156,9 +161,12 @@ async def add(update: Update, context: Context) -> None:
     if not urls or not all(u.startswith(("http://", "https://")) for u in urls):
         await message.reply_text("Usage: /add <article or feed URL> …")
         return
-    async with typing(message):
-        report = await asyncio.to_thread(get_state(context).engine.ingest, urls)
-    await send_pages(message, render.ingest_message(report))
+    # Fetching and indexing take seconds: say so at once, and what is being done.
+    fetching = render.ingest_progress(IngestStep("fetching", len(urls)))
+    async with working(message, 0, fetching) as progress:
+        report = await asyncio.to_thread(get_state(context).engine.ingest, urls,
+                                         on_step=progress.show_from_thread(render.ingest_progress))
+    await send_pages(message, render.ingest_message(report), replace=progress.message)
 
 
 async def add_denied(update: Update, context: Context) -> None:
@@ -258,11 +266,19 @@ def _inline_help(username: str) -> InlineQueryResultArticle:
 async def on_error(update: object, context: Context) -> None:
     """The one error handler: log the traceback, reply with a short apology.
 
+    A send that Telegram did not take within the retry budget was logged where it was given up
+    (:mod:`bot.delivery`) and is dropped here; getUpdates failing to reach Telegram gets one
+    WARNING line (PTB polls again by itself).
     Engine errors (:class:`RetrievalError`) carry messages fit for users and are shown, except
     a damaged index or a failing disk: that is for the operators (logged at ERROR, with what to
     do), and users get a polite "cannot be read right now". Anything else gets a generic apology.
     """
     error = context.error
+    if isinstance(error, DeliveryFailed):
+        return  # logged where it was given up; an apology would not get through either
+    if update is None and is_outage(error):  # getUpdates failed; PTB polls again by itself
+        logger.warning("Cannot reach Telegram for updates (polling again): %s", error)
+        return
     if isinstance(error, (IndexDamagedError, StorageError)):
         logger.error("The index failed: %s", error)
         text = UNAVAILABLE

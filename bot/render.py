@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from retrieval.types import Answer, Citation, Hit, IngestReport, Stats
+from retrieval.types import Answer, Citation, Hit, IngestReport, IngestStep, ItemResult, Stats
 
 #: Telegram's limit for one message text, in UTF-16 code units.
 MESSAGE_LIMIT = 4096
@@ -243,20 +243,41 @@ def stats_message(stats: Stats) -> str:
     return "\n".join(lines)
 
 
+#: Placeholder for a question whose answer takes a while (plain text; edited into the answer).
+LOOKING_UP = "Looking that up…"
+
 _STATUS_WORDS = {"added": "Added", "updated": "Updated", "unchanged": "Already indexed",
                  "removed": "Removed", "failed": "Failed"}
 
 
+def ingest_progress(step: IngestStep) -> str:
+    """/add's placeholder while it works (plain text): fetching, reading, indexing."""
+    if step.stage == "fetching":
+        return f"Fetching {step.count} link{'s' if step.count != 1 else ''}…"
+    if step.stage == "reading":
+        return f"Reading “{clip(step.item, TITLE_CHARS)}”…"
+    if step.stage == "indexing":
+        return f"Indexing {step.count} passage{'s' if step.count != 1 else ''}…"
+    return "Working…"
+
+
+def _ingest_line(result: ItemResult) -> str:
+    if result.status == "failed":
+        return f"<b>Could not add</b> {escape(clip(result.item, 300))}: " \
+               f"{escape(clip(result.reason or 'unknown reason', 500))}"
+    word = _STATUS_WORDS.get(result.status, result.status.capitalize())
+    name = escape(clip(result.title or result.item, TITLE_CHARS))
+    meta = _meta(result.source, result.published)
+    line = f"<b>{word}:</b> {name}" + (f" ({meta})" if meta else "")
+    return line + (" — ask me about it" if result.status in ("added", "updated") else "")
+
+
 def ingest_message(report: IngestReport) -> list[str]:
-    """/add: what happened to each item, then the summary line."""
-    blocks = []
-    for result in report.results:
-        word = _STATUS_WORDS.get(result.status, result.status)
-        name = escape(clip(result.title or result.item, TITLE_CHARS))
-        reason = f": {escape(clip(result.reason, 500))}" if result.reason else ""
-        blocks.append(_Block(f"<b>{word}</b> {name}{reason}", "\n"))
-    blocks.append(_Block(escape(report.summary()), "\n\n"))
-    return _pack(blocks)
+    """/add's result, one line per article: "Added: <title> (outlet, date) — ask me about
+    it", "Already indexed: …", or "Could not add <url>: <reason>"."""
+    if not report.results:
+        return ["Nothing to add: no articles found at those links."]
+    return _pack(_Block(_ingest_line(result), "\n") for result in report.results)
 
 
 def help_message(username: str) -> str:

@@ -1,12 +1,17 @@
 """Sending rendered pages: replies in HTML with link previews off, the plain-text fallback,
-the typing indicator and the inline keyboards (whose callback_data stays ≤ 64 bytes)."""
+the typing indicator, the "Looking that up…" placeholder that slow answers replace, and the
+inline keyboards (whose callback_data stays ≤ 64 bytes).
+
+Retrying sends through outages is not done here but below, in :mod:`bot.delivery`.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import TypeVar
 
 from telegram import (
     CallbackQuery,
@@ -19,13 +24,17 @@ from telegram.constants import ChatAction, ParseMode
 from telegram.error import BadRequest, TelegramError
 
 from bot import render
+from bot.delivery import DeliveryFailed
 from retrieval.types import Answer, Hit
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 #: Telegram shows "typing…" for 5 s; refresh a little before it fades.
 TYPING_REFRESH_SECONDS = 4.5
+#: Shortest pause between two progress edits of one placeholder (Telegram limits edits too).
+PROGRESS_EDIT_SECONDS = 1.0
 #: Passages per "More sources" page.
 MORE_PAGE_SIZE = 3
 #: Citation buttons per keyboard row.
@@ -33,20 +42,21 @@ BUTTONS_PER_ROW = 4
 
 
 async def send_pages(message: Message, pages: Sequence[str],
-                     markup: InlineKeyboardMarkup | None = None) -> Message | None:
-    """Reply to ``message`` with each HTML page; the last page carries ``markup``."""
+                     markup: InlineKeyboardMarkup | None = None, *,
+                     replace: Message | None = None) -> Message | None:
+    """Reply to ``message`` with each HTML page; the last page carries ``markup``. With
+    ``replace`` (a placeholder, see :func:`working`) the first page is edited into it."""
     sent = None
     for i, page in enumerate(pages):
-        sent = await _send_page(message, page, markup if i == len(pages) - 1 else None)
+        sent = await _send_page(message, page, markup if i == len(pages) - 1 else None,
+                                replace if i == 0 else None)
     return sent
 
 
-async def _send_page(message: Message, page: str,
-                     markup: InlineKeyboardMarkup | None) -> Message:
-    reply_to = message.build_reply_arguments(allow_sending_without_reply=True)
+async def _send_page(message: Message, page: str, markup: InlineKeyboardMarkup | None,
+                     replace: Message | None = None) -> Message:
     try:
-        return await message.reply_text(page, parse_mode=ParseMode.HTML, do_quote=reply_to,
-                                         link_preview_options=NO_PREVIEW, reply_markup=markup)
+        return await _put(message, page, ParseMode.HTML, markup, replace)
     except BadRequest as err:
         if "can't parse entities" not in err.message.lower():
             raise
@@ -54,11 +64,29 @@ async def _send_page(message: Message, page: str,
     plain = render.plain_pages(page)
     sent = None
     for i, text in enumerate(plain):
-        sent = await message.reply_text(text, parse_mode=None, do_quote=reply_to,
-                                        link_preview_options=NO_PREVIEW,
-                                        reply_markup=markup if i == len(plain) - 1 else None)
+        sent = await _put(message, text, None, markup if i == len(plain) - 1 else None,
+                          replace if i == 0 else None)
     assert sent is not None  # plain_pages never returns an empty list for a non-empty page
     return sent
+
+
+async def _put(message: Message, text: str, parse_mode: str | None,
+               markup: InlineKeyboardMarkup | None, replace: Message | None) -> Message:
+    """Edit ``replace`` into ``text``; without one, or when Telegram refuses the edit (the
+    placeholder was deleted, or is too old), reply to ``message`` with it instead."""
+    if replace is not None:
+        try:
+            edited = await replace.edit_text(text, parse_mode=parse_mode, reply_markup=markup,
+                                             link_preview_options=NO_PREVIEW)
+            if isinstance(edited, Message):
+                return edited
+        except BadRequest as err:
+            if "can't parse entities" in err.message.lower():
+                raise  # a new message would be refused too: the caller falls back to plain text
+            logger.info("Could not edit the placeholder (%s); sending a new message", err.message)
+    reply_to = message.build_reply_arguments(allow_sending_without_reply=True)
+    return await message.reply_text(text, parse_mode=parse_mode, do_quote=reply_to,
+                                     link_preview_options=NO_PREVIEW, reply_markup=markup)
 
 
 async def _send_typing(message: Message) -> None:
@@ -86,6 +114,89 @@ async def typing(message: Message) -> AsyncIterator[None]:
         refresher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await refresher
+
+
+class Placeholder:
+    """A status message ("Looking that up…") that appears as a reply to ``message`` once
+    ``after`` seconds have passed without a result, follows :meth:`show`, and is then edited
+    into the result (``send_pages(…, replace=placeholder.message)``). Failing to post or edit
+    it never costs the result: the result is then sent as a new message."""
+
+    def __init__(self, message: Message, status: str, after: float) -> None:
+        self._reply_to = message
+        self._status = status
+        self._changed = asyncio.Event()
+        self._closed = asyncio.Event()
+        self._posting = False
+        self._loop = asyncio.get_running_loop()
+        #: The posted placeholder; None until posted (and when it never was).
+        self.message: Message | None = None
+        self._task = asyncio.create_task(self._run(after))
+
+    def show(self, status: str) -> None:
+        """Make ``status`` the placeholder's text (edited at most once a second)."""
+        self._status = status
+        self._changed.set()
+
+    def show_from_thread(self, describe: Callable[[T], str]) -> Callable[[T], None]:
+        """A callback for a worker thread: ``describe(step)`` becomes the status."""
+        return lambda step: self._loop.call_soon_threadsafe(self.show, describe(step))
+
+    async def _run(self, after: float) -> None:
+        try:
+            await asyncio.sleep(after)
+            self._posting = True  # from here on, finish() waits for the post to complete
+            shown = self._status
+            reply_to = self._reply_to.build_reply_arguments(allow_sending_without_reply=True)
+            self.message = await self._reply_to.reply_text(shown, do_quote=reply_to)
+            while not self._closed.is_set():
+                await self._changed.wait()
+                self._changed.clear()
+                if self._closed.is_set() or self._status == shown:
+                    continue
+                shown = self._status
+                await self.message.edit_text(shown)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._closed.wait(), PROGRESS_EDIT_SECONDS)
+        except DeliveryFailed:
+            pass  # logged where it was given up
+        except TelegramError as err:  # the result is sent all the same
+            logger.warning("Could not show progress: %s", err)
+
+    async def finish(self) -> Message | None:
+        """Stop updating; returns the posted placeholder, or None when it was not (yet)
+        posted (then it never will be)."""
+        self._closed.set()
+        self._changed.set()
+        if not self._posting:
+            self._task.cancel()
+        await asyncio.wait([self._task])
+        return self.message
+
+    async def discard(self) -> None:
+        """Stop, and delete the placeholder if it was posted (an error reply comes instead)."""
+        if (message := await self.finish()) is not None:
+            try:
+                await message.delete()
+            except TelegramError as err:
+                logger.debug("Could not delete the placeholder: %s", err)
+
+
+@contextlib.asynccontextmanager
+async def working(message: Message, after: float,
+                  status: str = render.LOOKING_UP) -> AsyncIterator[Placeholder]:
+    """While the body runs: "typing…" at once, and ``status`` as a placeholder message once
+    ``after`` seconds have passed (fast results come without one). Afterwards,
+    ``placeholder.message`` is what ``send_pages(…, replace=…)`` edits; if the body raises,
+    the placeholder is deleted and the error handler replies instead."""
+    placeholder = Placeholder(message, status, after)
+    try:
+        async with typing(message):
+            yield placeholder
+    except Exception:
+        await placeholder.discard()
+        raise
+    await placeholder.finish()
 
 
 def more_passages(answer: Answer) -> list[Hit]:

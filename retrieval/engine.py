@@ -11,7 +11,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from functools import partial
 from datetime import date
@@ -32,7 +32,7 @@ from retrieval.fetch import Fetcher
 from retrieval.sources import Limits
 from retrieval.sources import Reader as ItemReader  # not retrieval.reader's Reader
 from retrieval.store import DB_FILE, Store
-from retrieval.types import Answer, Article, Chunk, Filters, Hit, IngestReport, ItemResult, Stats
+from retrieval.types import Answer, Article, Chunk, Filters, Hit, IngestReport, IngestStep, ItemResult, Stats
 
 log = logging.getLogger(__name__)
 
@@ -240,16 +240,20 @@ class Engine:
 
     # ------------------------------------------------------------------ writing
 
-    def ingest(self, items: Sequence[str], *, progress: bool = False) -> IngestReport:
+    def ingest(self, items: Sequence[str], *, progress: bool = False,
+               on_step: Callable[[IngestStep], None] | None = None) -> IngestReport:
         """Add or update articles from files, directories, URLs and feeds. Never raises for a
-        bad item: failures are in the report, naming the item and the reason."""
+        bad item: failures are in the report, naming the item and the reason. ``on_step`` is
+        told what is being done (fetching, reading an article, indexing), from this thread."""
         started = time.perf_counter()
         report = IngestReport()
         items = list(items)
+        step = on_step or (lambda _: None)
         if self._store is not None:
             self._store.require_writable()  # before anything is fetched
         reader = ItemReader(self._fetcher, Limits.from_settings(self.settings), is_known=self._is_known)
         # The network first, without the index's write lock: a slow server holds up no writer.
+        step(IngestStep("fetching", count=len(items)))
         fetched = reader.fetch(items)
         with self._ingest_lock:
             store = self._ensure_store()
@@ -263,6 +267,7 @@ class Engine:
                         if isinstance(item, ItemResult):
                             report.results.append(item)
                             continue
+                        step(IngestStep("reading", item=item.title))
                         status = self._classify(store, item, seen_hashes, report)
                         if status is None:
                             continue
@@ -282,8 +287,8 @@ class Engine:
                         report.results.append(ItemResult(item.origin, "pending"))
                         pending.append((item, chunks, status, len(report.results) - 1))
                         if sum(len(p[1]) for p in pending) >= FLUSH_CHUNKS:
-                            self._flush(writer, pending, report, bar)
-                    self._flush(writer, pending, report, bar)
+                            self._flush(writer, pending, report, bar, step)
+                    self._flush(writer, pending, report, bar, step)
             finally:
                 bar.close()
         report.seconds = time.perf_counter() - started
@@ -300,22 +305,25 @@ class Engine:
         current = store.article_hash(article.id)
         if current == digest or digest in seen:
             report.results.append(
-                ItemResult(article.origin, "unchanged", "", article.id, article.title)
+                ItemResult(article.origin, "unchanged", "", article.id, article.title,
+                           article.source, article.published)
             )
             return None
         twin = store.find_by_hash(digest) if current is None else None
         if twin is not None:
             report.results.append(
-                ItemResult(article.origin, "unchanged", f"same text as article {twin}", twin, article.title)
+                ItemResult(article.origin, "unchanged", f"same text as article {twin}", twin, article.title,
+                           article.source, article.published)
             )
             return None
         seen.add(digest)
         return "updated" if current is not None else "added"
 
-    def _flush(self, writer, pending, report: IngestReport, bar) -> None:
+    def _flush(self, writer, pending, report: IngestReport, bar, step) -> None:
         if not pending:
             return
         texts = [embedding_text(p[0].title, c.text) for p in pending for c in p[1]]
+        step(IngestStep("indexing", count=len(texts)))
         # One call per flush: sentence-transformers sorts a call's texts by length, so batches
         # of similar length waste less padding than small separate calls would.
         vectors = self.bulk_embedder.embed(texts)
@@ -326,7 +334,8 @@ class Engine:
                 batch.put(article, chunks, vectors[offset : offset + len(chunks)])
                 offset += len(chunks)
         for article, chunks, status, slot in pending:
-            report.results[slot] = ItemResult(article.origin, status, "", article.id, article.title)
+            report.results[slot] = ItemResult(article.origin, status, "", article.id, article.title,
+                                              article.source, article.published)
             report.chunks_added += len(chunks)
         pending.clear()
 

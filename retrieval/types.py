@@ -170,6 +170,22 @@ class ItemResult:
     reason: str = ""
     article_id: str | None = None
     title: str | None = None
+    source: str | None = None
+    published: date | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.__dict__, "published": self.published.isoformat() if self.published else None}
+
+
+@dataclass(frozen=True)
+class IngestStep:
+    """Where a running ingest is, for progress reports (``Engine.ingest(on_step=…)``):
+    ``stage`` "fetching" (``count`` items being fetched or opened), "reading" (``item``: the
+    title of the article being read) or "indexing" (``count`` passages being embedded)."""
+
+    stage: str
+    count: int = 0
+    item: str = ""
 
 
 @dataclass
@@ -202,7 +218,7 @@ class IngestReport:
             "failed": self.count("failed"),
             "chunks_added": self.chunks_added,
             "seconds": round(self.seconds, 3),
-            "items": [r.__dict__ for r in self.results],
+            "items": [r.to_json() for r in self.results],
         }
 
 

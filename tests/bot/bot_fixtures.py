@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from bot.config import BotSettings
+from bot.delivery import RetryPolicy
 from bot_harness import BotRunner
 from bot_support import ARTICLES, TOKEN, bot_settings, open_engine, write_corpus
 from fake_telegram import FakeTelegram
@@ -69,12 +70,14 @@ def tg() -> Iterator[FakeTelegram]:
 
 @pytest.fixture
 def start_bot(tg: FakeTelegram, bot_index: Path) -> Iterator[Callable[..., BotRunner]]:
-    """``start_bot(engine=None, **settings)`` → a running bot talking to ``tg``."""
+    """``start_bot(engine=None, retry=None, **settings)`` → a running bot talking to ``tg``
+    (``retry``: a :class:`bot.delivery.RetryPolicy` with test timings)."""
     runners: list[BotRunner] = []
 
-    def start(engine: Engine | None = None, **overrides: Any) -> BotRunner:
+    def start(engine: Engine | None = None, retry: RetryPolicy | None = None,
+              **overrides: Any) -> BotRunner:
         runner = BotRunner(tg, bot_settings(tg.base_url, **overrides),
-                           engine or open_engine(bot_index))
+                           engine or open_engine(bot_index), retry)
         runners.append(runner)
         return runner.start()
 

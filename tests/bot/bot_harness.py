@@ -22,6 +22,7 @@ from telegram.ext import SimpleUpdateProcessor
 from bot.__main__ import run
 from bot.app import build_application
 from bot.config import BotSettings
+from bot.delivery import RetryPolicy
 from fake_telegram import FakeTelegram
 
 
@@ -53,11 +54,13 @@ class TrackingProcessor(SimpleUpdateProcessor):
 class BotRunner:
     """One running bot; ``stop()`` shuts it down the way Ctrl-C would."""
 
-    def __init__(self, tg: FakeTelegram, settings: BotSettings, engine: Any) -> None:
+    def __init__(self, tg: FakeTelegram, settings: BotSettings, engine: Any,
+                 retry: RetryPolicy | None = None) -> None:
         self.tg = tg
         self.settings = settings
         self.processor = TrackingProcessor()
-        self.app = build_application(settings, engine, update_processor=self.processor)
+        self.app = build_application(settings, engine, update_processor=self.processor,
+                                     retry=retry)
         self.error: BaseException | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_ready = threading.Event()

@@ -11,7 +11,12 @@ matters to us:
   does), 400 ``can't parse entities`` on unbalanced or unknown HTML tags and stray ``<``/``&``,
   400 ``BUTTON_DATA_INVALID`` on callback_data over 64 bytes, 400 ``message is not modified``;
 * 401 for a wrong token, 404 for unknown methods, and any error on demand (:meth:`fail_next`),
-  e.g. 429 with ``retry_after``.
+  e.g. 429 with ``retry_after``;
+* outages on demand: a method (or all of them) failing with a status, or dropping the
+  connection, for some seconds or some calls (:meth:`fail`, :meth:`drop`), and the whole server
+  refusing connections for a while (:meth:`refuse`).
+
+:meth:`sent_texts` and :meth:`replies` show each message as it reads now, after any edits.
 
 The checks themselves are in ``telegram_rules.py``, update builders in ``tg_updates.py``.
 """
@@ -42,12 +47,33 @@ class Call:
 
     method: str
     params: dict[str, Any]
-    status: int = 200
+    status: int = 200  # 0: the connection was dropped without an answer
     result: Any = None
     error: str | None = None
+    at: float = field(default_factory=time.monotonic)  # when it arrived
 
     def get(self, key: str, default: Any = None) -> Any:
         return self.params.get(key, default)
+
+
+@dataclass
+class Fault:
+    """Calls that fail on purpose: with an HTTP error, or (``status`` None) by dropping the
+    connection without an answer. Active for ``calls`` calls and/or until ``until``
+    (``time.monotonic()``); ``methods`` None means every method but getUpdates."""
+
+    methods: frozenset[str] | None
+    status: int | None
+    description: str = ""
+    retry_after: int | None = None
+    until: float | None = None
+    calls: int | None = None
+
+    def active(self, now: float) -> bool:
+        return (self.until is None or now < self.until) and (self.calls is None or self.calls > 0)
+
+    def matches(self, method: str) -> bool:
+        return method in self.methods if self.methods is not None else method != "getUpdates"
 
 
 @dataclass
@@ -75,7 +101,12 @@ class FakeTelegram:
         self._ids = itertools.count(1000)
         self._update_ids = itertools.count(1)
         self._updates: list[dict[str, Any]] = []
-        self._failures: dict[str, list[ApiError]] = {}
+        self._faults: list[Fault] = []
+        self._refusing = False
+        self._site: web.TCPSite | None = None
+        self._runner: web.AppRunner | None = None
+        # (chat_id, message_id) → the text (as the bot sent it, HTML included) after any edits
+        self._texts: dict[tuple[int, int], str] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self.port = 0
@@ -114,6 +145,7 @@ class FakeTelegram:
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._site, self._runner = site, runner
         self._client = ClientSession()
         ready.set()
         await self._stopping.wait()
@@ -144,15 +176,71 @@ class FakeTelegram:
             self._loop.call_soon_threadsafe(self._queue_update, update)
         return update["update_id"]
 
+    def delete_message(self, chat_id: int, message_id: int) -> None:
+        """What a user deleting one of the bot's messages does."""
+        del self.messages[(chat_id, message_id)]
+
     def next_message_id(self) -> int:
         return next(self._ids)
 
     def fail_next(self, method: str, status: int, description: str,
                   retry_after: int | None = None) -> None:
         """Make the next call of ``method`` fail with this error (once)."""
+        self.fail(method, status, description, calls=1, retry_after=retry_after)
+
+    def fail(self, methods: str | tuple[str, ...] | None, status: int, description: str = "",
+             *, seconds: float | None = None, calls: int | None = None,
+             retry_after: int | None = None) -> Fault:
+        """Answer calls of ``methods`` (None: every method but getUpdates) with ``status`` for
+        ``seconds`` and/or ``calls`` calls (neither: until :meth:`heal`)."""
+        return self._add_fault(methods, status, description, seconds, calls, retry_after)
+
+    def drop(self, methods: str | tuple[str, ...] | None, *, seconds: float | None = None,
+             calls: int | None = None) -> Fault:
+        """Close the connection of calls of ``methods`` without an answer (a reset)."""
+        return self._add_fault(methods, None, "connection dropped", seconds, calls, None)
+
+    def _add_fault(self, methods: str | tuple[str, ...] | None, status: int | None,
+                   description: str, seconds: float | None, calls: int | None,
+                   retry_after: int | None) -> Fault:
+        names = frozenset([methods] if isinstance(methods, str) else methods) if methods else None
+        until = time.monotonic() + seconds if seconds is not None else None
+        fault = Fault(names, status, description or f"HTTP {status}", retry_after, until, calls)
         with self._cv:
-            self._failures.setdefault(method, []).append(
-                ApiError(status, description, retry_after))
+            self._faults.append(fault)
+        return fault
+
+    def heal(self) -> None:
+        """End every fault window now."""
+        with self._cv:
+            self._faults.clear()
+
+    def refuse(self, seconds: float) -> None:
+        """Stop listening for ``seconds`` (new connections are refused) and drop every request
+        on connections already open; then listen on the same port again."""
+        assert self._loop is not None
+        asyncio.run_coroutine_threadsafe(self._refuse(seconds), self._loop).result(10)
+
+    async def _refuse(self, seconds: float) -> None:
+        assert self._site is not None and self._runner is not None
+        self._refusing = True
+        await self._site.stop()
+        self._loop.call_later(seconds, lambda: asyncio.ensure_future(self._listen_again()))
+
+    async def _listen_again(self) -> None:
+        assert self._runner is not None
+        self._site = web.TCPSite(self._runner, "127.0.0.1", self.port)
+        await self._site.start()
+        self._refusing = False
+
+    def _fault_for(self, method: str) -> Fault | None:
+        now = time.monotonic()
+        with self._cv:
+            self._faults = [f for f in self._faults if f.active(now)]
+            fault = next((f for f in self._faults if f.matches(method)), None)
+            if fault is not None and fault.calls is not None:
+                fault.calls -= 1
+            return fault
 
     def wait_for(self, method: str, match: Callable[[Call], bool] = lambda c: True,
                  timeout: float = 15, ok: bool | None = True, **params: Any) -> Call:
@@ -180,13 +268,24 @@ class FakeTelegram:
                     and all(str(c.params.get(k)) == str(v) for k, v in params.items())]
 
     def replies(self, message: dict[str, Any]) -> list[str]:
-        """Texts the bot sent in reply to ``message``, in order."""
+        """Texts the bot sent in reply to ``message``, in order, as they read now (edited)."""
         sent = self.calls_to("sendMessage", chat_id=message["chat"]["id"])
-        return [c.params["text"] for c in sent
-                if (c.get("reply_parameters") or {}).get("message_id") == message["message_id"]]
+        return [self._now(c) for c in sent if self._exists(c)
+                and (c.get("reply_parameters") or {}).get("message_id") == message["message_id"]]
 
     def sent_texts(self, chat_id: int) -> list[str]:
-        return [c.params["text"] for c in self.calls_to("sendMessage", chat_id=chat_id)]
+        """Texts of the messages the bot sent to ``chat_id``, in order, as they read now: a
+        message the bot edited shows its latest text, one it deleted is left out."""
+        return [self._now(c) for c in self.calls_to("sendMessage", chat_id=chat_id)
+                if self._exists(c)]
+
+    def _exists(self, call: Call) -> bool:
+        """False for a message the bot deleted."""
+        return (call.result["chat"]["id"], call.result["message_id"]) in self.messages
+
+    def _now(self, call: Call) -> str:
+        key = (call.result["chat"]["id"], call.result["message_id"])
+        return self._texts.get(key, call.params["text"])
 
     # ---------------------------------------------------------------- server side
 
@@ -210,10 +309,18 @@ class FakeTelegram:
         try:
             if request.match_info["token"] != self.token:
                 raise ApiError(401, "Unauthorized")
-            with self._cv:
-                failures = self._failures.get(method)
-                if failures:
-                    raise failures.pop(0)
+            fault = None if self._refusing else self._fault_for(method)
+            if self._refusing or (fault is not None and fault.status is None):
+                call.status, call.error = 0, "connection dropped"
+                with self._cv:
+                    self.calls.append(call)
+                    self._cv.notify_all()
+                assert request.transport is not None
+                request.transport.abort()
+                return web.Response()
+            if fault is not None:
+                assert fault.status is not None
+                raise ApiError(fault.status, fault.description, fault.retry_after)
             handler = getattr(self, f"_api_{method}", None)
             if handler is None:
                 raise ApiError(404, "Not Found")
@@ -305,6 +412,7 @@ class FakeTelegram:
         if reply_to and (chat["id"], int(reply_to)) in self.messages:
             message["reply_to_message"] = self.messages[(chat["id"], int(reply_to))]
         self.messages[(chat["id"], message["message_id"])] = message
+        self._texts[(chat["id"], message["message_id"])] = p.get("text", "")
         return message
 
     async def _api_editMessageText(self, p: dict[str, Any]) -> Any:
@@ -314,7 +422,17 @@ class FakeTelegram:
         if text == message["text"] and p.get("reply_markup") == message.get("reply_markup"):
             raise ApiError(400, "Bad Request: message is not modified")
         message.update(text=text, edit_date=int(time.time()))
+        if p.get("reply_markup"):  # an edit without a keyboard removes the old one
+            message["reply_markup"] = p["reply_markup"]
+        else:
+            message.pop("reply_markup", None)
+        self._texts[(message["chat"]["id"], message["message_id"])] = p.get("text", "")
         return message
+
+    async def _api_deleteMessage(self, p: dict[str, Any]) -> Any:
+        message = self._message(p)
+        del self.messages[(message["chat"]["id"], message["message_id"])]
+        return True
 
     async def _api_editMessageReplyMarkup(self, p: dict[str, Any]) -> Any:
         message = self._message(p)

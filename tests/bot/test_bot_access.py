@@ -116,7 +116,8 @@ def test_admin_adds_an_article_and_the_next_question_cites_it(tg, start_bot, sit
     assert tg.sent_texts(ADMIN.id)[-1].startswith("Usage: /add")
     bot.wait_done(send(tg, ADMIN, f"/add {url}")[0])
     report = tg.sent_texts(ADMIN.id)[-1]
-    assert "<b>Added</b> Patagonian glacier loses record ice" in report, report
+    assert report == ("<b>Added:</b> Patagonian glacier loses record ice (Andes Post, "
+                      "2024-04-02) — ask me about it"), report
 
     bot.wait_done(send(tg, ALICE, question)[0])
     answer = tg.sent_texts(ALICE.id)[-1]
@@ -125,7 +126,7 @@ def test_admin_adds_an_article_and_the_next_question_cites_it(tg, start_bot, sit
     assert f'<a href="{url}">' in answer or "Andes Post" in answer
 
     bot.wait_done(send(tg, ADMIN, f"/add {url}")[0])
-    assert "<b>Already indexed</b>" in tg.sent_texts(ADMIN.id)[-1]
+    assert tg.sent_texts(ADMIN.id)[-1].startswith("<b>Already indexed:</b> Patagonian glacier")
 
 
 def test_add_refuses_an_internal_address_without_connecting(tg, start_bot, site, writable_index) -> None:

@@ -9,7 +9,8 @@ import pytest
 
 from bot import render
 from telegram_rules import html_error, visible_text
-from retrieval.types import Answer, AnswerSentence, Citation, Hit, IngestReport, ItemResult, Stats
+from retrieval.types import (Answer, AnswerSentence, Citation, Hit, IngestReport, IngestStep,
+                             ItemResult, Stats)
 
 
 def hit(text: str, n: int = 1, **kw: object) -> Hit:
@@ -127,11 +128,19 @@ def test_stats_ingest_and_help_are_valid_html() -> None:
                   last_ingest=None, newest_published=date(2024, 3, 10), path="/x")
     text = render.stats_message(stats)
     assert "Articles: 3" in text and "Newest article: 2024-03-10" in text
-    report = IngestReport([ItemResult("http://x/a", "added", "", "id", "A & B"),
+    report = IngestReport([ItemResult("http://x/a", "added", "", "id", "A & B", "O<", date(2024, 4, 2)),
+                           ItemResult("http://x/c", "unchanged", "", "id2", "C"),
                            ItemResult("http://x/b", "failed", "HTTP 404 <not found>")], 2, 0.5)
     pages = render.ingest_message(report)
-    assert "<b>Added</b> A &amp; B" in pages[0]
-    assert "<b>Failed</b> http://x/b: HTTP 404 &lt;not found&gt;" in pages[0]
+    assert pages[0].split("\n") == [
+        "<b>Added:</b> A &amp; B (O&lt;, 2024-04-02) — ask me about it",
+        "<b>Already indexed:</b> C",
+        "<b>Could not add</b> http://x/b: HTTP 404 &lt;not found&gt;"]
+    assert [render.ingest_progress(IngestStep(*step)) for step in (
+        ("fetching", 1), ("fetching", 2), ("reading", 0, "A title"), ("indexing", 12))] == [
+        "Fetching 1 link…", "Fetching 2 links…", "Reading “A title”…", "Indexing 12 passages…"]
+    assert render.ingest_message(IngestReport()) == [
+        "Nothing to add: no articles found at those links."]
     help_text = render.help_message("news_bot")
     assert "/ask@news_bot" in help_text and render.EXAMPLE_QUESTIONS[0] in help_text
     assert_valid([text, *pages, help_text])
