@@ -139,9 +139,10 @@ async def search(update: Update, context: Context) -> None:
         return
     state = get_state(context)
     async with working(message, state.settings.progress_after_seconds) as progress:
-        hits = await asyncio.to_thread(state.engine.search,
-                                       clip_question(question), k=SEARCH_K, as_of=date.today())
-    pages = render.hits_messages(hits, f"Passages for: {question}") if hits else [
+        found = await asyncio.to_thread(state.engine.find,
+                                        clip_question(question), k=SEARCH_K, as_of=date.today())
+    pages = render.hits_messages(found.hits, f"Passages for: {question}",
+                                 note=render.search_note(found)) if found.hits else [
         "No passages match that question."]
     await send_pages(message, pages, replace=progress.message)
 
@@ -226,7 +227,8 @@ async def _show_more(message: Message, answer: Answer, key: str, offset: int) ->
 
 
 async def on_inline(update: Update, context: Context) -> None:
-    """Inline mode: ``@bot query`` → up to 10 cited passages; empty query → a help result."""
+    """Inline mode: ``@bot query`` → up to 10 cited passages, none when no passage is a good
+    match (Telegram then shows nothing); empty query → a help result."""
     query = update.inline_query
     if query is None:
         return
@@ -234,8 +236,9 @@ async def on_inline(update: Update, context: Context) -> None:
     if not text:
         results = [_inline_help(context.bot.username)]
     else:
-        hits = await asyncio.to_thread(get_state(context).engine.search, clip_question(text),
-                                       k=INLINE_K, as_of=date.today())
+        found = await asyncio.to_thread(get_state(context).engine.find, clip_question(text),
+                                        k=INLINE_K, as_of=date.today())
+        hits = found.hits if found.good_match else ()  # nothing rather than noise
         results = [
             InlineQueryResultArticle(
                 id=str(hit.chunk_id),

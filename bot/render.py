@@ -19,7 +19,17 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from retrieval.types import Answer, Citation, Hit, IngestReport, IngestStep, ItemResult, Stats
+from retrieval.types import (
+    OTHER_LANGUAGE,
+    Answer,
+    Citation,
+    Hit,
+    IngestReport,
+    IngestStep,
+    ItemResult,
+    SearchResult,
+    Stats,
+)
 
 #: Telegram's limit for one message text, in UTF-16 code units.
 MESSAGE_LIMIT = 4096
@@ -153,7 +163,8 @@ def answer_messages(answer: Answer) -> list[str]:
     """The reply to a question: the answer with ``[n]`` markers, then its linked sources."""
     if answer.abstained or not answer.sentences:
         note = answer.note or "I found nothing about that in the articles I have read."
-        return _pack(_text_blocks(note + " Try /search to see the closest passages."))
+        hint = "" if answer.refusal == OTHER_LANGUAGE else " Try /search to see the closest passages."
+        return _pack(_text_blocks(note + hint))
     blocks: list[_Block] = []
     for sentence in answer.sentences:
         blocks.extend(_Block(b.html, " ") for b in _text_blocks(f"{sentence.text} [{sentence.n}]"))
@@ -187,9 +198,20 @@ def _hit_blocks(label: str, hit: Hit, span: tuple[int, int] | None = None) -> li
     return [header, *_text_blocks(hit.text, "<blockquote>", "</blockquote>")]
 
 
-def hits_messages(hits: Sequence[Hit], heading: str, *, first_number: int = 1) -> list[str]:
-    """A numbered list of passages (for /search, /source and "More sources")."""
+def search_note(result: SearchResult) -> str:
+    """The line above /search results when none is a good match ("" when some is)."""
+    if result.good_match:
+        return ""
+    if result.refusal == OTHER_LANGUAGE:
+        return result.note
+    return f"None of these passages is a good match. {result.note}"
+
+
+def hits_messages(hits: Sequence[Hit], heading: str, *, first_number: int = 1,
+                  note: str = "") -> list[str]:
+    """A numbered list of passages (for /search, /source and "More sources"), under ``note``."""
     blocks = [_Block(f"<b>{escape(clip(heading, 300))}</b>")]
+    blocks.extend(_Block(b.html, "\n") for b in _text_blocks(note))
     for offset, hit in enumerate(hits):
         blocks.extend(_hit_blocks(f"<b>{first_number + offset}.</b>", hit))
     return _pack(blocks)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 import numpy as np
@@ -22,7 +22,17 @@ from retrieval.lexical import terms
 from retrieval.question import NUMBER, Question
 from retrieval.reader_text import sentence_text
 from retrieval.sentences import split_sentences
-from retrieval.types import Answer, AnswerSentence, Article, Citation, Hit
+from retrieval.types import (
+    NO_MATCH,
+    OTHER_LANGUAGE,
+    OUT_OF_RANGE,
+    Answer,
+    AnswerSentence,
+    Article,
+    Citation,
+    DateRange,
+    Hit,
+)
 
 Embed = Callable[[list[str]], np.ndarray]
 IDF = Callable[[str], float | None]
@@ -129,6 +139,11 @@ class _Candidate:
         return self.hit.published
 
 
+#: The refusal for a question in another language (no search is made for it).
+OTHER_LANGUAGE_NOTE = "I read English news only: please ask your question in English."
+NO_ANSWER_NOTE = "I found no passage in the indexed articles that answers this."
+
+
 def compose(
     question: Question,
     hits: list[Hit],
@@ -138,16 +153,72 @@ def compose(
     idf: IDF | None = None,
     evidence: dict[str, float] | None = None,
     read: Read | None = None,
+    dates: DateRange | None = None,
 ) -> Answer:
     """Build the answer to ``question`` from ranked ``hits``. ``idf(term)`` (None for a term the
     index has never seen) enables the coverage test for abstention; the question's ``as_of``
     (the day it is asked) lets this week's news weigh more; ``evidence`` (``retrieval.rerank``)
-    and ``read(texts, unit)`` (the reader's logits for this question) are optional."""
+    and ``read(texts, unit)`` (the reader's logits for this question) are optional. ``dates``,
+    the index's publication range, lets a question about years outside it be declined and is
+    named in every refusal."""
+    dates = dates or DateRange()
+    answer = _early_refusal(question, hits, dates)
+    if answer is None and question.speaker:
+        answer = _speaker_answer(question, question.speaker, hits, embed, load_article)
+    elif answer is None:
+        answer = _general_answer(question, hits, embed, params, idf, evidence or {}, read)
+    return replace(answer, note=answer.note + dates.note()) if answer.abstained else answer
+
+
+def _early_refusal(question: Question, hits: list[Hit], dates: DateRange) -> Answer | None:
+    """A refusal that needs no sentence: another language, no passage, years not covered."""
+    if question.foreign:
+        return _abstain(question, [], OTHER_LANGUAGE_NOTE, OTHER_LANGUAGE)
     if not hits:
         return _abstain(question, hits, "I found nothing about this in the indexed articles.")
-    if question.speaker:
-        return _speaker_answer(question, question.speaker, hits, embed, load_article)
-    return _general_answer(question, hits, embed, params, idf, evidence or {}, read)
+    if years := unreported_years(question, hits, dates):
+        return _abstain(question, hits, f"I found nothing about {_and(years)} in the indexed articles.", OUT_OF_RANGE)
+    return None
+
+
+def unreported_years(question: Question, hits: list[Hit], dates: DateRange) -> list[int]:
+    """The years the question names when every one of them lies outside the index's
+    publication range and no retrieved passage mentions it ("the 2030 World Cup final" in an
+    index of 2022–2023 news); else []. A year that a passage names is kept: articles of 2023
+    do write about "the 2024 election" and "net zero by 2050"."""
+    if not question.years or dates.oldest is None or dates.newest is None:
+        return []
+    outside = [y for y in question.years if not dates.oldest.year <= y <= dates.newest.year]
+    if len(outside) < len(question.years):
+        return []
+    said = " ".join(NUMBER.sub(lambda m: m.group().replace(",", ""), h.title + " " + h.text) for h in hits)
+    if any(re.search(rf"(?<!\d){y}(?!\d)", said) for y in outside):
+        return []
+    return sorted(set(outside))
+
+
+def _and(items: list[int]) -> str:
+    words = [str(i) for i in items]
+    return " and ".join([", ".join(words[:-1]), words[-1]]) if len(words) > 1 else words[0]
+
+
+def passage_refusal(
+    question: Question,
+    hits: list[Hit],
+    evidence: dict[str, float],
+    idf: IDF,
+    params: AnswerParams = DEFAULT_ANSWER,
+    dates: DateRange | None = None,
+) -> Answer | None:
+    """The refusal ``ask`` would give before it reads any sentence — the question is in another
+    language, about years the index does not cover, or no passage is close to it in meaning or
+    holds its rare words (:func:`passages_fail`) — or None when the passages may answer it.
+    For search: cheap (no sentence is embedded), so inline results can be dropped on it."""
+    dates = dates or DateRange()
+    refusal = _early_refusal(question, hits, dates)
+    if refusal is None and passages_fail({**evidence, **coverage_features(question, hits, idf)}, params):
+        refusal = _abstain(question, hits, NO_ANSWER_NOTE)
+    return replace(refusal, note=refusal.note + dates.note()) if refusal else None
 
 
 # ---------------------------------------------------------------------------- general
@@ -297,15 +368,32 @@ def _score_sentences(
 
 
 def should_abstain(features: dict[str, float], params: AnswerParams = DEFAULT_ANSWER) -> bool:
-    """Unanswerable when no passage holds enough of what is specific in the question (its rare
-    words, weighted by IDF), no passage is close to it in meaning, or the best sentence is far
-    from it in meaning and words."""
-    if features.get("idf_coverage", 1.0) < params.abstain_coverage:
-        return True
-    if (features.get("passage_cosine", 1.0) < params.abstain_passage_cosine
-            and features.get("idf_coverage", 0.0) < ABSTAIN_COSINE_COVERAGE):
+    """Unanswerable when the passages fail (:func:`passages_fail`) or the best sentence is far
+    from the question in meaning and words."""
+    if passages_fail(features, params):
         return True
     return features["best_cosine"] < params.abstain_cosine and features["best_overlap"] < params.abstain_overlap
+
+
+def passages_fail(features: dict[str, float], params: AnswerParams = DEFAULT_ANSWER) -> bool:
+    """No passage holds enough of what is specific in the question (its rare words, weighted by
+    IDF), no passage is close to it in meaning, or the index knows none of its words (a
+    question of made-up words finds passages on meaning alone, and they are noise)."""
+    if features.get("known_terms", 1.0) == 0:
+        return True
+    if features.get("idf_coverage", 1.0) < params.abstain_coverage:
+        return True
+    return (features.get("passage_cosine", 1.0) < params.abstain_passage_cosine
+            and features.get("idf_coverage", 0.0) < ABSTAIN_COSINE_COVERAGE)
+
+
+def coverage_features(question: Question, hits: list[Hit], idf: IDF) -> dict[str, float]:
+    """``idf_coverage`` (:func:`idf_coverage`) and ``known_terms``: how many of the question's
+    content words the index has seen."""
+    return {
+        "idf_coverage": idf_coverage(question, hits, idf),
+        "known_terms": float(sum(1 for t in question.terms if idf(t))) if question.terms else 1.0,
+    }
 
 
 def idf_coverage(question: Question, hits: list[Hit], idf: Callable[[str], float | None]) -> float:
@@ -347,9 +435,9 @@ def _general_answer(
         return _abstain(question, hits, "I found no passage that answers this.")
     features = {**_score_sentences(question, candidates, hits, embed, params, read), **evidence}
     if idf is not None:
-        features["idf_coverage"] = idf_coverage(question, hits, idf)
+        features.update(coverage_features(question, hits, idf))
     if should_abstain(features, params):
-        return _abstain(question, hits, "I found no passage in the indexed articles that answers this.")
+        return _abstain(question, hits, NO_ANSWER_NOTE)
     ranked = sorted(candidates, key=lambda c: -c.score)
     # The next best sentences fill the word budget: more sentences hedge against the first
     # being the wrong one (measured better than stopping at one; docs/BENCHMARKS.md).
@@ -461,10 +549,10 @@ def _build(question: Question, chosen: list[_Candidate], hits: list[Hit]) -> Ans
 NEAREST_TITLES = 3
 
 
-def _abstain(question: Question, hits: list[Hit], note: str) -> Answer:
+def _abstain(question: Question, hits: list[Hit], note: str, refusal: str = NO_MATCH) -> Answer:
     return Answer(
         query=question.text, sentences=(), citations=(), passages=tuple(hits), abstained=True,
-        note=note + nearest_articles(hits),
+        note=note + nearest_articles(hits), refusal=refusal,
     )
 
 

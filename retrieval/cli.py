@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from retrieval.config import Settings, describe_settings_error
 from retrieval.errors import RetrievalError
-from retrieval.types import Answer, Filters, Hit
+from retrieval.types import OTHER_LANGUAGE, Answer, Filters, Hit, SearchResult
 
 log = logging.getLogger("retrieval")
 
@@ -211,19 +211,26 @@ def _source_line(n: int, title: str, source, published, url) -> str:
     return parts[0] + (f" — {meta}" if meta else "")
 
 
+def search_hint(query: str) -> str:
+    """What to try after a refusal: the closest passages."""
+    return f"Try `retriever search {json.dumps(query, ensure_ascii=False)}` to see the closest passages."
+
+
 def format_answer(answer: Answer) -> str:
     if answer.abstained:
-        return answer.note
+        return answer.note if answer.refusal == OTHER_LANGUAGE else f"{answer.note}\n{search_hint(answer.query)}"
     lines = [answer.text, "", "Sources:"]
     for c in answer.citations:
         lines.append(_source_line(c.n, c.title, c.source, c.published, c.url))
     return "\n".join(lines)
 
 
-def format_hits(hits: list[Hit]) -> str:
+def format_hits(hits: list[Hit], result: SearchResult | None = None) -> str:
     if not hits:
         return "No passages found."
     out = []
+    if result is not None and not result.good_match:
+        out.append(f"None of these passages is a good match. {result.note}\n")
     for h in hits:
         out.append(_source_line(h.rank, h.title, h.source, h.published, h.url))
         text = " ".join(h.text.split())
@@ -267,10 +274,10 @@ def _question_command(kind: str):
                         payload = {**answer.to_json(row["id"]), **({"understood": understood} if understood else {})}
                         out = json.dumps(payload, ensure_ascii=False) if as_json else format_answer(answer)
                     else:
-                        hits = engine.search(row["question"], k=k or 10, filters=filters, as_of=when)
-                        payload = {"id": row["id"], "query": row["question"], "results": [h.to_json() for h in hits],
+                        found = engine.find(row["question"], k=k or 10, filters=filters, as_of=when)
+                        payload = {**found.to_json(row["id"]), "query": row["question"],
                                    **({"understood": understood} if understood else {})}
-                        out = json.dumps(payload, ensure_ascii=False) if as_json else format_hits(hits)
+                        out = json.dumps(payload, ensure_ascii=False) if as_json else format_hits(list(found.hits), found)
                     click.echo(out)
 
         _run(go)
@@ -285,7 +292,8 @@ cli.command(
 )(_question_command("ask"))
 cli.command(
     "search",
-    help="List the passages that best match a question.\n\n"
+    help="List the passages that best match a question, and say when none is a good match "
+    "(--json: `good_match` and `note`).\n\n"
     'Example: retriever search "Taliban legitimacy" -k 5 --json',
 )(_question_command("search"))
 
@@ -345,7 +353,7 @@ def stats(ctx, index, as_json: bool) -> None:
             f"index:        {s.path}\narticles:     {s.articles}\nchunks:       {s.chunks}\n"
             f"model:        {s.model} ({s.dimension} dimensions)\n"
             f"size:         {s.index_bytes / 1e6:.1f} MB\nlast ingest:  {s.last_ingest or 'never'}\n"
-            f"newest:       {s.newest_published or 'unknown'}"
+            f"oldest:       {s.oldest_published or 'unknown'}\nnewest:       {s.newest_published or 'unknown'}"
         )
 
     _run(go)

@@ -18,7 +18,7 @@ from datetime import date
 
 import numpy as np
 
-from retrieval.answer import DEFAULT_ANSWER, AnswerParams, check_citations, compose
+from retrieval.answer import DEFAULT_ANSWER, AnswerParams, check_citations, compose, passage_refusal
 from retrieval.chunking import chunk_article, embedding_text
 from retrieval.config import DEFAULT_MODEL, Settings
 from retrieval.embeddings import Embedder, load_embedder
@@ -32,7 +32,19 @@ from retrieval.fetch import Fetcher
 from retrieval.sources import Limits
 from retrieval.sources import Reader as ItemReader  # not retrieval.reader's Reader
 from retrieval.store import DB_FILE, Store
-from retrieval.types import Answer, Article, Chunk, Filters, Hit, IngestReport, IngestStep, ItemResult, Stats
+from retrieval.types import (
+    Answer,
+    Article,
+    Chunk,
+    DateRange,
+    Filters,
+    Hit,
+    IngestReport,
+    IngestStep,
+    ItemResult,
+    SearchResult,
+    Stats,
+)
 
 log = logging.getLogger(__name__)
 
@@ -155,6 +167,25 @@ class Engine:
         """Top ``k`` passages for ``query``; ``as_of`` is the date the question is asked."""
         return self._retrieve(Question.parse(query, as_of), k, filters, mode, evidence=False)[0]
 
+    def find(
+        self,
+        query: str,
+        *,
+        k: int = 10,
+        filters: Filters | None = None,
+        as_of: date | None = None,
+    ) -> SearchResult:
+        """Top ``k`` passages, and whether any is a good match: the checks ``ask`` makes before
+        it reads sentences (``retrieval.answer.passage_refusal``: the question's language, the
+        years it names, the passages' cosine and rare words). Costs little more than ``search``
+        (the stored vectors of 30 passages and a document frequency per word)."""
+        question = Question.parse(query, as_of)
+        hits, evidence = self._retrieve(question, k, filters)
+        refusal = passage_refusal(question, hits, evidence, self._idf(), self.answer_params, self.dates())
+        if refusal is None:
+            return SearchResult(question.text, tuple(hits))
+        return SearchResult(question.text, tuple(hits), good_match=False, note=refusal.note, refusal=refusal.refusal)
+
     def retrieve(
         self,
         query: str,
@@ -208,12 +239,19 @@ class Engine:
     ) -> Answer:
         """An extractive answer with numbered citations (or an abstention)."""
         question = Question.parse(query, as_of)
-        hits, evidence = self._retrieve(question, k, filters, read=self.reader_params.in_answers)
+        hits, evidence = [], {}
+        if not question.foreign:  # English news only: nothing to search for
+            hits, evidence = self._retrieve(question, k, filters, read=self.reader_params.in_answers)
         reader = self.reader if self.answer_params.reader_weight else None
         return compose(
             question, hits, self._embed, self.store.article, self.answer_params, idf=self._idf(),
             evidence=evidence, read=partial(reader.score, question.text) if reader else None,
+            dates=self.dates(),
         )
+
+    def dates(self) -> DateRange:
+        """The publication dates the index covers (named in refusals)."""
+        return self.store.published_range()
 
     def _idf(self):
         """Inverse document frequency over chunks (None for a term no chunk has)."""
@@ -372,6 +410,7 @@ class Engine:
     def stats(self) -> Stats:
         store = self.store
         articles, chunks = store.counts()
+        dates = store.published_range()
         return Stats(
             articles=articles,
             chunks=chunks,
@@ -379,8 +418,9 @@ class Engine:
             dimension=store.dimension,
             index_bytes=store.size_bytes(),
             last_ingest=store.last_ingest(),
-            newest_published=store.newest_published(),
+            newest_published=dates.newest,
             path=str(store.path),
+            oldest_published=dates.oldest,
         )
 
 

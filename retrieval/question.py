@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date
+from functools import cached_property
 
 from retrieval.attribution import SpeakerQuestion, parse_speaker_question
 from retrieval.lexical import STOPWORDS, match_expression, names, terms
@@ -21,6 +22,8 @@ _NUMERIC = re.compile(
 )
 _ENTITY = re.compile(r"\b(who|whom|whose|which|where)\b|\bwhat (is|was|are|were) the name\b", re.I)
 NUMBER = re.compile(r"\d[\d,.]*")
+#: A year the question names: "the 2030 World Cup", "in 1998" (a four-digit number 1900–2099).
+YEAR = re.compile(r"(?<![\d,.])(19\d\d|20\d\d)(?![\d,.]\d)")
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,7 @@ class Question:
     speaker: SpeakerQuestion | None  # "what did X say (about Y)"
     match: str  # the FTS5 expression of the lexical side
     as_of: date | None = None  # the day it is asked
+    years: tuple[int, ...] = ()  # years it names, in order
 
     @classmethod
     def parse(cls, text: str, as_of: date | None = None) -> "Question":
@@ -50,7 +54,15 @@ class Question:
             speaker=parse_speaker_question(text),
             match=match_expression(text),
             as_of=as_of,
+            years=tuple(int(y) for y in YEAR.findall(text)),
         )
+
+    @cached_property
+    def foreign(self) -> bool:
+        """Clearly not English (``retrieval.language``; the model loads on first use)."""
+        from retrieval.language import is_foreign
+
+        return is_foreign(self.text)
 
     @property
     def specific_names(self) -> list[str]:

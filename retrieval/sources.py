@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from retrieval.clean import clean_text
+from retrieval.clean import clean_text, strip_chrome
 from retrieval.errors import IngestError
 from retrieval.fetch import Fetcher
 from retrieval.types import Article, ItemResult, article_id_for
@@ -143,8 +143,10 @@ def make_article(
     authors: Any = None,
     origin: str,
 ) -> Article:
-    """Validate fields and build an Article; raises IngestError naming ``origin``."""
-    text = (text or "").strip()
+    """Validate fields and build an Article; raises IngestError naming ``origin``. Page chrome
+    (photo credits and captions, video-player text, sign-up prompts: ``clean.strip_chrome``)
+    is removed here, whatever the format."""
+    text = strip_chrome(text or "")
     if not text:
         raise IngestError(origin, "no article text found")
     url = (url or "").strip() or None

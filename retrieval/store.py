@@ -57,7 +57,7 @@ from retrieval.errors import (
     StorageError,
 )
 from retrieval.sources import parse_date
-from retrieval.types import Article, Chunk, Filters
+from retrieval.types import Article, Chunk, DateRange, Filters
 
 log = logging.getLogger(__name__)
 
@@ -270,9 +270,15 @@ class Store:
         return sum(p.stat().st_size for p in self.path.iterdir() if p.is_file())
 
     def newest_published(self) -> date | None:
+        return self.published_range().newest
+
+    def published_range(self) -> DateRange:
+        """Oldest and newest publication date (None when no article has one), read from the
+        index on ``articles.published``: cheap enough for every question."""
         with self._db():
-            row = self._conn.execute("SELECT MAX(published) FROM articles").fetchone()
-        return parse_date(row[0]) if row and row[0] else None
+            row = self._conn.execute("SELECT MIN(published), MAX(published) FROM articles").fetchone()
+        oldest, newest = (parse_date(v) if v else None for v in (row or (None, None)))
+        return DateRange(oldest, newest)
 
     def last_ingest(self) -> str | None:
         with self._db():

@@ -129,12 +129,34 @@ class AnswerSentence:
     n: int
 
 
+#: Why the engine declined (``Answer.refusal``, ``SearchResult.refusal``): nothing in the index
+#: answers the question; the question is not in English; it is about years the index does not
+#: cover. The notes themselves are neutral; the bot and the CLI add how to search instead.
+NO_MATCH = "no_match"
+OTHER_LANGUAGE = "language"
+OUT_OF_RANGE = "dates"
+
+
+@dataclass(frozen=True)
+class DateRange:
+    """The publication dates of the articles an index holds (None when none has a date)."""
+
+    oldest: date | None = None
+    newest: date | None = None
+
+    def note(self) -> str:
+        """" The articles I have were published from … to …." — or "" without dates."""
+        if self.oldest is None or self.newest is None:
+            return ""
+        return f" The articles I have were published from {self.oldest.isoformat()} to {self.newest.isoformat()}."
+
+
 @dataclass(frozen=True)
 class Answer:
     """An extractive answer: verbatim sentences with ``[n]`` markers and their citations.
 
-    ``abstained`` is true when nothing relevant was found; ``sentences`` is then empty and
-    ``note`` says why in plain words.
+    ``abstained`` is true when nothing relevant was found; ``sentences`` is then empty, ``note``
+    says why in plain words and ``refusal`` names the reason (:data:`NO_MATCH`, …).
     """
 
     query: str
@@ -143,6 +165,7 @@ class Answer:
     passages: tuple[Hit, ...]
     abstained: bool = False
     note: str = ""
+    refusal: str = ""
 
     @property
     def text(self) -> str:
@@ -156,8 +179,32 @@ class Answer:
             "query": self.query,
             "answer": self.text,
             "abstained": self.abstained,
+            "refusal": self.refusal or None,
             "citations": [c.to_json() for c in self.citations],
             "passages": [p.to_json() for p in self.passages],
+        }
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """Passages for a question, and whether any of them is a good match: the checks ``ask``
+    makes before it picks sentences (the question's language and years, the passages' cosine
+    and rare-word coverage). ``note`` says why not, in the words of ``ask``'s refusal."""
+
+    query: str
+    hits: tuple[Hit, ...]
+    good_match: bool = True
+    note: str = ""
+    refusal: str = ""
+
+    def to_json(self, id: str | None = None) -> dict[str, Any]:
+        return {
+            "id": id,
+            "query": self.query,
+            "good_match": self.good_match,
+            "note": self.note or None,
+            "refusal": self.refusal or None,
+            "results": [h.to_json() for h in self.hits],
         }
 
 
@@ -234,6 +281,7 @@ class Stats:
     last_ingest: str | None
     newest_published: date | None
     path: str
+    oldest_published: date | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -244,5 +292,6 @@ class Stats:
             "index_bytes": self.index_bytes,
             "last_ingest": self.last_ingest,
             "newest_published": self.newest_published.isoformat() if self.newest_published else None,
+            "oldest_published": self.oldest_published.isoformat() if self.oldest_published else None,
             "path": self.path,
         }

@@ -52,7 +52,7 @@ def test_search_json_shape(index):
     result = run("--index", str(index), "search", "Qureshi Afghanistan", "-k", "2", "--json")
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
-    assert set(data) == {"id", "query", "results"}
+    assert set(data) == {"id", "query", "good_match", "note", "refusal", "results"}
     assert [r["rank"] for r in data["results"]] == [1, 2]
     assert set(data["results"][0]) == {"rank", "score", "text", "title", "url", "source", "published", "article_id", "chunk_id"}
 
