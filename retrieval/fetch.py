@@ -244,6 +244,9 @@ class Response:
     url: str  # after redirects
     body: bytes
     content_type: str  # lower case, without parameters
+    status: int = 200  # 304 (empty body) when a conditional request found nothing new
+    etag: str | None = None  # validators for the next conditional request
+    last_modified: str | None = None
 
 
 class Fetcher:
@@ -296,25 +299,30 @@ class Fetcher:
                 )
             return self._pool
 
-    def get(self, url: str, *, until: float | None = None, budget: str = "") -> Response:
+    def get(self, url: str, *, until: float | None = None, budget: str = "",
+            etag: str | None = None, last_modified: str | None = None) -> Response:
         """Fetch ``url``. ``until`` (a time.monotonic() value) ends the fetch sooner than its own
         deadline, for a caller with a budget of its own, named by ``budget`` in the message.
-        Raises FetchError naming ``url`` and the reason."""
+        ``etag`` / ``last_modified`` (from an earlier Response) make the request conditional:
+        a server with nothing new answers 304, returned as a Response with that status and no
+        body. Raises FetchError naming ``url`` and the reason."""
         own = time.monotonic() + self.deadline
         deadline = own if until is None or own <= until else until
         token = _DEADLINE.set(deadline)
         try:
-            return self._follow(url, deadline, budget if deadline < own else "")
+            conditions = [(b"If-None-Match", etag), (b"If-Modified-Since", last_modified)]
+            headers = [(name, value.encode("latin-1", "replace")) for name, value in conditions if value]
+            return self._follow(url, deadline, budget if deadline < own else "", headers)
         finally:
             _DEADLINE.reset(token)
 
-    def _follow(self, url: str, deadline: float, budget: str) -> Response:
+    def _follow(self, url: str, deadline: float, budget: str, extra: list[tuple[bytes, bytes]]) -> Response:
         import httpcore
 
         current = _parse(url, url)
         for hop in range(MAX_REDIRECTS + 1):
             try:
-                response = self._get_once(current, url)
+                response = self._get_once(current, url, extra)
             except _Refused as exc:
                 via = f"redirected to {current}; " if hop else ""
                 raise FetchError(
@@ -338,11 +346,11 @@ class Fetcher:
             current = _parse(response, url, base=current)  # a Location: the next hop
         raise FetchError(url, f"too many redirects (more than {MAX_REDIRECTS})")
 
-    def _get_once(self, url, origin: str) -> "Response | str":
+    def _get_once(self, url, origin: str, extra: list[tuple[bytes, bytes]]) -> "Response | str":
         """One request: a Response, or the Location of a redirect."""
         import httpcore
 
-        headers = [(b"Accept-Encoding", b"gzip")]
+        headers = [(b"Accept-Encoding", b"gzip"), *extra]
         if self.user_agent:
             headers.append((b"User-Agent", self.user_agent.encode("latin-1", "replace")))
         target = httpcore.URL(scheme=url.raw_scheme, host=url.raw_host, port=url.port, target=url.raw_path)
@@ -353,6 +361,8 @@ class Fetcher:
                 if not head.get("location"):
                     raise FetchError(origin, f"HTTP {response.status} redirect without a Location")
                 return head["location"]
+            if response.status == 304:
+                return Response(str(url), b"", "", 304, head.get("etag"), head.get("last-modified"))
             if response.status >= 400:
                 raise FetchError(origin, f"HTTP {response.status}")
             declared = head.get("content-length", "")
@@ -360,7 +370,8 @@ class Fetcher:
                 raise FetchError(origin, f"response too large ({declared} > {self.max_bytes} bytes, RETRIEVER_FETCH_MAX_BYTES)")
             body = self._body(response.iter_stream(), head.get("content-encoding", "").strip().lower(), origin)
             content_type = head.get("content-type", "").split(";")[0].strip().lower()
-            return Response(str(url), body, content_type)
+            return Response(str(url), body, content_type, response.status, head.get("etag"),
+                            head.get("last-modified"))
 
     def _body(self, blocks, encoding: str, origin: str) -> bytes:
         """The body, gzip-decoded when so sent, refused past ``max_bytes`` without holding more."""
