@@ -96,6 +96,19 @@ class Settings(BaseSettings):
         description="Largest .html page or feed file read from disk, in bytes (URL bodies are "
         "capped by RETRIEVER_FETCH_MAX_BYTES).",
     )
+    max_age_days: int = Field(
+        0,
+        ge=0,
+        description="Retention: articles published more than this many days ago (or, without a "
+        "date, added that long ago) are removed by the watcher and not ingested; 0 keeps "
+        "everything. `retriever prune --older-than DAYS` does the same by hand.",
+    )
+    watch_host_delay: float = Field(
+        1.0,
+        ge=0,
+        description="Seconds the feed watcher waits between two requests to the same host "
+        "(it never sends two at once to one host).",
+    )
     user_agent: str = Field(
         "newsbot-retriever/0.1 (+https://github.com/)", description="User-Agent for URL fetches."
     )

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from functools import partial
-from datetime import date
+from datetime import date, datetime, timedelta, timezone
 
 import numpy as np
 
@@ -22,7 +23,7 @@ from retrieval.answer import DEFAULT_ANSWER, AnswerParams, check_citations, comp
 from retrieval.chunking import chunk_article, embedding_text
 from retrieval.config import DEFAULT_MODEL, Settings
 from retrieval.embeddings import Embedder, load_embedder
-from retrieval.errors import IndexMissingError, ModelMismatchError
+from retrieval.errors import ConfigError, IndexMissingError, ModelMismatchError
 from retrieval.question import Question
 from retrieval.reader import Reader, load_reader
 from retrieval.reader_text import passage_text
@@ -37,6 +38,7 @@ from retrieval.types import (
     Article,
     Chunk,
     DateRange,
+    Feed,
     Filters,
     Hit,
     IngestReport,
@@ -47,6 +49,13 @@ from retrieval.types import (
 )
 
 log = logging.getLogger(__name__)
+
+#: Articles removed per transaction by prune.
+PRUNE_BATCH = 500
+#: A feed's polling interval unless one is given, and the shortest allowed: news sites update
+#: every few minutes, and polling faster than once a minute is not polite.
+DEFAULT_FEED_MINUTES = 30.0
+MIN_FEED_MINUTES = 1.0
 
 #: Chunks embedded and committed together: one transaction per flush keeps the work lost to
 #: a crash small without paying a commit per article.
@@ -146,6 +155,11 @@ class Engine:
                     self._reader = load_reader(self.settings.reader, self.settings.device)
                     self._reader_loaded = True
         return self._reader
+
+    @property
+    def fetcher(self) -> Fetcher:
+        """The one guarded fetcher (retrieval/fetch.py) of this engine."""
+        return self._fetcher
 
     @property
     def store(self) -> Store:
@@ -289,10 +303,19 @@ class Engine:
         step = on_step or (lambda _: None)
         if self._store is not None:
             self._store.require_writable()  # before anything is fetched
-        reader = ItemReader(self._fetcher, Limits.from_settings(self.settings), is_known=self._is_known)
+        reader = ItemReader(self._fetcher, Limits.from_settings(self.settings), is_known=self.is_known)
         # The network first, without the index's write lock: a slow server holds up no writer.
         step(IngestStep("fetching", count=len(items)))
         fetched = reader.fetch(items)
+        return self._index(reader.read(items, fetched), report, started, progress, step)
+
+    def add_articles(self, items: Iterable[Article | ItemResult]) -> IngestReport:
+        """Index articles read elsewhere (the feed watcher's), as :meth:`ingest` indexes what
+        it reads: unchanged ones skipped, failures (ItemResults) passed into the report."""
+        return self._index(iter(items), IngestReport(), time.perf_counter(), False, lambda _: None)
+
+    def _index(self, items: Iterator[Article | ItemResult], report: IngestReport, started: float,
+               progress: bool, step: Callable[[IngestStep], None]) -> IngestReport:
         with self._ingest_lock:
             store = self._ensure_store()
             store.require_writable()
@@ -301,7 +324,7 @@ class Engine:
             seen_hashes: set[str] = set()
             try:
                 with store.writing() as writer:
-                    for item in reader.read(items, fetched):
+                    for item in items:
                         if isinstance(item, ItemResult):
                             report.results.append(item)
                             continue
@@ -332,13 +355,25 @@ class Engine:
         report.seconds = time.perf_counter() - started
         return report
 
-    def _is_known(self, url: str) -> bool:
+    def is_known(self, url: str) -> bool:
+        """Whether an article with this URL is indexed (feed entries that are are not fetched)."""
         return self._store is not None and self._store.has_url(url)
+
+    def _too_old(self, article: Article) -> bool:
+        days = self.settings.max_age_days
+        return bool(days and article.published and article.published < date.today() - timedelta(days=days))
 
     def _classify(
         self, store: Store, article: Article, seen: set[str], report: IngestReport
     ) -> str | None:
         """"added" / "updated", or None (recorded as unchanged) when nothing needs doing."""
+        if self._too_old(article):
+            report.results.append(ItemResult(
+                article.origin, "unchanged",
+                f"published {article.published}, older than RETRIEVER_MAX_AGE_DAYS="
+                f"{self.settings.max_age_days}: not kept", article.id, article.title,
+                article.source, article.published))
+            return None
         digest = article.hash
         current = store.article_hash(article.id)
         if current == digest or digest in seen:
@@ -404,6 +439,50 @@ class Engine:
             with store.writing() as writer, writer.batch() as batch:
                 batch.remove(article_id)
             return article
+
+    def prune(self, older_than_days: int) -> int:
+        """Remove the articles published more than ``older_than_days`` days ago (without a
+        date: added that long ago), with their chunks and vectors; returns how many. Removals
+        are committed in batches, each one transaction, so an interruption keeps the index
+        consistent and the next prune finishes the job."""
+        if older_than_days < 0:
+            raise ConfigError(f"--older-than must be 0 or more days (got {older_than_days})")
+        with self._ingest_lock:
+            store = self.store
+            store.require_writable()
+            doomed = store.articles_older_than(date.today() - timedelta(days=older_than_days))
+            if not doomed:
+                return 0
+            with store.writing() as writer:
+                for start in range(0, len(doomed), PRUNE_BATCH):
+                    with writer.batch() as batch:
+                        for article_id in doomed[start : start + PRUNE_BATCH]:
+                            batch.remove(article_id)
+            return len(doomed)
+
+    # ------------------------------------------------------------------ feeds
+
+    def feeds(self) -> list[Feed]:
+        """The feeds this index follows, with their polling state."""
+        return self.store.feeds() if self._store is not None else []
+
+    def add_feed(self, url: str, *, every_minutes: float = DEFAULT_FEED_MINUTES,
+                 source: str | None = None) -> tuple[Feed, bool]:
+        """Follow the feed at ``url`` (polled first by the next watcher round); a feed already
+        followed gets the new interval and source. Returns the feed and whether it is new.
+        Nothing is fetched here. A bad URL or interval raises ConfigError naming it."""
+        url = url.strip()
+        if not re.match(r"https?://[^/\s]+", url) or any(c.isspace() for c in url):
+            raise ConfigError(f"{url!r} is not a feed URL: it must start with http:// or https:// and have a host")
+        if not every_minutes >= MIN_FEED_MINUTES:
+            raise ConfigError(f"a feed is polled at most every {MIN_FEED_MINUTES:g} minute(s) (got {every_minutes:g})")
+        with self._ingest_lock:
+            store = self._ensure_store()
+            return store.put_feed(url, every_minutes, (source or "").strip() or None, datetime.now(timezone.utc))
+
+    def remove_feed(self, url: str) -> Feed | None:
+        """Stop following ``url`` (its articles stay); None when it was not followed."""
+        return self.store.delete_feed(url.strip())
 
     # ------------------------------------------------------------------ info
 

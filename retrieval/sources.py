@@ -35,7 +35,7 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -61,6 +61,10 @@ Item = Article | ItemResult  # what readers yield: an article, or a failure nami
 BLOCK_BYTES = 1 << 20
 #: Feed entries fetched at once in all (RETRIEVER_FETCH_PER_HOST bounds each host).
 FEED_WORKERS = 8
+#: A feed entry whose own content (``content:encoded``, Atom ``content``) has at least this many
+#: words is taken as the full article and indexed without fetching its link; shorter content is
+#: a teaser (feeds that give one say a sentence or three, under ~80 words), so the page is read.
+FULL_TEXT_WORDS = 150
 #: A JSONL file stops being read after this many failed lines: past that it is not a corpus,
 #: and a million one-byte bad lines should not cost a million messages.
 MAX_FAILED_LINES = 1_000
@@ -76,6 +80,7 @@ class Limits:
     max_html_bytes: int = 5_000_000
     feed_budget: float = 300.0
     fetch_per_host: int = 4
+    max_age_days: int = 0  # feed entries published longer ago are not fetched (0 = any age)
 
     @classmethod
     def from_settings(cls, settings) -> "Limits":
@@ -367,6 +372,11 @@ def parse_feed(content: bytes | str, origin: str) -> list[dict[str, Any]]:
     return entries
 
 
+def is_full_text(content: str) -> bool:
+    """Whether a feed entry's content is the whole article, not a teaser (FULL_TEXT_WORDS)."""
+    return len(re.sub(r"<[^>]*>", " ", content or "").split()) >= FULL_TEXT_WORDS
+
+
 # ---------------------------------------------------------------------------- decoding
 
 
@@ -622,13 +632,22 @@ class Reader:
         else:
             raise IngestError(url, f"unsupported content type {response.content_type!r}")
 
-    def _feed(self, content: bytes | str, origin: str) -> Iterator[Item]:
+    def read_feed(self, content: bytes | str, origin: str) -> Iterator[Item]:
+        """The entries of a feed already fetched (the watcher's): each is an article or its
+        failure; a feed that cannot be parsed is one failure named ``origin``; an empty feed
+        yields nothing."""
+        return self._guard(origin, self._feed(content, origin, allow_empty=True))
+
+    def _feed(self, content: bytes | str, origin: str, allow_empty: bool = False) -> Iterator[Item]:
         """A feed's entries, fetched a few at a time (at most RETRIEVER_FETCH_PER_HOST per host)
-        and all within RETRIEVER_FEED_BUDGET seconds; each entry is its own item."""
+        and all within RETRIEVER_FEED_BUDGET seconds; each entry is its own item. Entries
+        already indexed, or published before RETRIEVER_MAX_AGE_DAYS, are not fetched."""
         entries = parse_feed(content, origin)
         if not entries:
-            yield ItemResult(origin, "failed", "feed has no entries")
+            if not allow_empty:
+                yield ItemResult(origin, "failed", "feed has no entries")
             return
+        cutoff = (date.today() - timedelta(days=self.limits.max_age_days)) if self.limits.max_age_days else None
         until = time.monotonic() + self.limits.feed_budget
         budget = f"the feed's budget of RETRIEVER_FEED_BUDGET={self.limits.feed_budget:g}s"
         hosts: dict[str, threading.Semaphore] = {}
@@ -638,6 +657,12 @@ class Reader:
             label = link or f"{origin} entry {entry['title']!r}"
             if link and self.is_known(link):
                 tasks.append(ItemResult(label, "unchanged", "already indexed", title=entry["title"]))
+                continue
+            published = parse_date(entry["published"]) if cutoff else None
+            if published and published < cutoff:
+                tasks.append(ItemResult(label, "unchanged", f"published {published}, older than "
+                                        f"RETRIEVER_MAX_AGE_DAYS={self.limits.max_age_days}: not kept",
+                                        title=entry["title"]))
                 continue
             host = (urlsplit(link).hostname or "") if link and _is_url(link) else ""
             slot = hosts.setdefault(host, threading.Semaphore(self.limits.fetch_per_host))
@@ -657,14 +682,16 @@ class Reader:
             yield from pool.map(run, tasks)
 
     def _entry(self, entry: dict[str, Any], link: str | None, label: str, until: float, budget: str) -> Iterator[Item]:
-        if link:
+        if link and not is_full_text(entry["content"]):
             response = self.fetcher.get(link, until=until, budget=budget)
             article = read_html(response.body, link, url=response.url)
-        else:
-            article = read_html(entry["content"], label)
+            title = article.title or entry["title"]
+        else:  # the entry is the article: its own title, not one guessed from the text
+            article = read_html(entry["content"], label, url=link)
+            title = entry["title"] or article.title
         yield make_article(
             text=article.text,
-            title=article.title or entry["title"],
+            title=title,
             url=article.url or link,
             source=article.source or entry["source"],
             published=article.published or entry["published"],

@@ -57,7 +57,7 @@ from retrieval.errors import (
     StorageError,
 )
 from retrieval.sources import parse_date
-from retrieval.types import Article, Chunk, DateRange, Filters
+from retrieval.types import Article, Chunk, DateRange, Feed, Filters
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +66,8 @@ DB_FILE = "index.sqlite"
 VECTORS_FILE = "vectors.faiss"
 MANIFEST_FILE = "manifest.json"
 LOCK_FILE = "write.lock"
+#: Held (flock) by the one feed watcher of the index (retrieval/watch.py).
+WATCH_LOCK_FILE = "watch.lock"
 #: Files written as ``NAME.tmp`` and renamed into place; a leftover one is a killed writer's.
 TMP_FILES = tuple(name + ".tmp" for name in (DB_FILE, VECTORS_FILE, MANIFEST_FILE))
 
@@ -93,6 +95,21 @@ CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
     title, body, tokenize = 'porter unicode61 remove_diacritics 2'
 );
 """
+
+#: The feeds the index follows (retrieval/watch.py) and their polling state. Added to indexes
+#: made before it on the first ``feeds add`` (CREATE IF NOT EXISTS: nothing else changes, so
+#: older indexes keep their format version and every article); until then there are no feeds.
+_FEEDS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS feeds (
+    url TEXT PRIMARY KEY, source TEXT, every_minutes REAL NOT NULL, added_at TEXT NOT NULL,
+    next_poll TEXT NOT NULL, last_poll TEXT, last_success TEXT, last_error TEXT,
+    errors INTEGER NOT NULL DEFAULT 0, articles_added INTEGER NOT NULL DEFAULT 0,
+    etag TEXT, last_modified TEXT
+);
+"""
+_FEED_COLUMNS = ("url", "source", "every_minutes", "added_at", "next_poll", "last_poll",
+                 "last_success", "last_error", "errors", "articles_added", "etag", "last_modified")
+_FEED_TIMES = ("added_at", "next_poll", "last_poll", "last_success")
 
 #: BM25 column weights for (title, body). The title is repeated in every chunk of an article,
 #: so it gets a lower weight than the passage itself.
@@ -416,6 +433,77 @@ class Store:
             )
         return np.stack([np.frombuffer(rows[i], dtype=np.float32) for i in ids])
 
+    # ------------------------------------------------------------------ feeds
+
+    def _has_feeds_table(self) -> bool:
+        with self._db() as conn:
+            return conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type='table' AND name='feeds'"
+            ).fetchone() is not None
+
+    def feeds(self) -> list[Feed]:
+        """Every feed the index follows, by URL (none in an index that never had one)."""
+        if not self._has_feeds_table():
+            return []
+        with self._db() as conn:
+            rows = conn.execute(f"SELECT {', '.join(_FEED_COLUMNS)} FROM feeds ORDER BY url").fetchall()
+        return [_feed_from_row(r) for r in rows]
+
+    def feed(self, url: str) -> Feed | None:
+        return next((f for f in self.feeds() if f.url == url), None)
+
+    def put_feed(self, url: str, every_minutes: float, source: str | None, now: datetime) -> tuple[Feed, bool]:
+        """Follow ``url`` (first poll at ``now``); a feed already followed keeps its state and
+        gets the new interval and source. Returns the feed and whether it is new. Feeds are
+        not articles: this is one small transaction, without the write lock or a generation."""
+        self.require_writable()
+        with self._db() as conn, conn:
+            conn.execute(_FEEDS_SCHEMA)
+            cursor = conn.execute(
+                "UPDATE feeds SET every_minutes=?, source=? WHERE url=?", (every_minutes, source, url)
+            )
+            created = cursor.rowcount == 0
+            if created:
+                conn.execute(
+                    "INSERT INTO feeds(url, source, every_minutes, added_at, next_poll) VALUES (?, ?, ?, ?, ?)",
+                    (url, source, every_minutes, _time(now), _time(now)),
+                )
+        feed = self.feed(url)
+        assert feed is not None
+        return feed, created
+
+    def delete_feed(self, url: str) -> Feed | None:
+        """Stop following ``url``; its articles stay. None when it was not followed."""
+        self.require_writable()
+        feed = self.feed(url)
+        if feed is not None:
+            with self._db() as conn, conn:
+                conn.execute("DELETE FROM feeds WHERE url=?", (url,))
+        return feed
+
+    def save_poll(self, feed: Feed, added: int = 0) -> None:
+        """Record a poll: ``feed`` carries the new state, ``added`` articles are counted on top
+        of the stored total. A feed removed meanwhile stays removed."""
+        with self._db() as conn, conn:
+            conn.execute(
+                "UPDATE feeds SET next_poll=?, last_poll=?, last_success=?, last_error=?, errors=?, "
+                "etag=?, last_modified=?, articles_added=articles_added+? WHERE url=?",
+                (_time(feed.next_poll), _time(feed.last_poll), _time(feed.last_success),
+                 feed.last_error, feed.errors, feed.etag, feed.last_modified, added, feed.url),
+            )
+
+    # ------------------------------------------------------------------ retention
+
+    def articles_older_than(self, cutoff: date) -> list[str]:
+        """Ids of articles published before ``cutoff``; an article without a publication date
+        counts from the day it was added."""
+        with self._db() as conn:
+            rows = conn.execute(
+                "SELECT id FROM articles WHERE COALESCE(published, substr(added_at, 1, 10)) < ?",
+                (cutoff.isoformat(),),
+            ).fetchall()
+        return [r[0] for r in rows]
+
     # ------------------------------------------------------------------ FAISS cache
 
     def _open_vectors(self) -> None:
@@ -718,6 +806,7 @@ def _create_database(path: Path, model: str, dimension: int, chunking: dict[str,
         conn = sqlite3.connect(tmp)
         try:
             conn.executescript(_SCHEMA)
+            conn.executescript(_FEEDS_SCHEMA)
             conn.executemany(
                 "INSERT INTO meta(key, value) VALUES (?, ?)", [(k, json.dumps(v)) for k, v in meta.items()]
             )
@@ -781,6 +870,18 @@ def _connect(db: Path, read_only_reason: str | None) -> sqlite3.Connection:
         )
     # immutable: no -wal/-shm, no locks — the only way to read where nothing can be created.
     return sqlite3.connect(f"{uri}?mode=ro&immutable=1", uri=True, check_same_thread=False)
+
+
+def _time(value: datetime | None) -> str | None:
+    return value.astimezone(timezone.utc).isoformat(timespec="seconds") if value else None
+
+
+def _feed_from_row(row: Sequence[Any]) -> Feed:
+    fields = dict(zip(_FEED_COLUMNS, row))
+    for name in _FEED_TIMES:
+        if fields[name]:
+            fields[name] = datetime.fromisoformat(fields[name])
+    return Feed(**fields)
 
 
 def _sqlite_code(exc: sqlite3.Error) -> int:
@@ -897,6 +998,30 @@ def _release_lock(fh) -> None:
     fh.truncate()
     fcntl.flock(fh, fcntl.LOCK_UN)
     fh.close()
+
+
+@contextmanager
+def watching(store: Store) -> Iterator[bool]:
+    """Hold the index's ``watch.lock`` for a round of polling: yields True when this process is
+    its one watcher, False (at once, without waiting) when another process holds the lock."""
+    store.require_writable()
+    try:
+        lock = _try_lock(store.path / WATCH_LOCK_FILE)
+    except OSError as exc:
+        raise _os_error(exc, f"cannot take the watch lock {store.path / WATCH_LOCK_FILE}") from exc
+    try:
+        yield lock is not None
+    finally:
+        if lock is not None:
+            _release_lock(lock)
+
+
+def lock_holder(path: Path) -> str:
+    """The pid written in a lock file, or "unknown"."""
+    try:
+        return path.read_text().strip() or "unknown"
+    except OSError:
+        return "unknown"
 
 
 def iter_chunk_texts(store: Store) -> Iterable[tuple[int, str, str]]:

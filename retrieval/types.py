@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 
@@ -295,3 +295,70 @@ class Stats:
             "oldest_published": self.oldest_published.isoformat() if self.oldest_published else None,
             "path": self.path,
         }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat(timespec="seconds") if value else None
+
+
+@dataclass(frozen=True)
+class Feed:
+    """A feed the index follows (``retriever feeds``, ``/addfeed``), with its polling state.
+    Times are UTC. ``errors`` counts the polls that failed in a row (0 after a success); the
+    watcher waits ``every_minutes`` times 2**errors between polls (capped), so a broken feed
+    is asked less and less often and back at its interval once it recovers."""
+
+    url: str
+    every_minutes: float
+    next_poll: datetime
+    source: str | None = None  # outlet name given to its articles (else the page's own)
+    added_at: datetime | None = None
+    last_poll: datetime | None = None
+    last_success: datetime | None = None
+    last_error: str | None = None
+    errors: int = 0
+    articles_added: int = 0
+    etag: str | None = None  # the feed's validators, sent back on the next poll
+    last_modified: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "url": self.url,
+            "source": self.source,
+            "every_minutes": self.every_minutes,
+            "added_at": _iso(self.added_at),
+            "last_poll": _iso(self.last_poll),
+            "last_success": _iso(self.last_success),
+            "last_error": self.last_error,
+            "errors_in_a_row": self.errors,
+            "articles_added": self.articles_added,
+            "next_poll": _iso(self.next_poll),
+        }
+
+
+@dataclass(frozen=True)
+class PollResult:
+    """One poll of one feed by the watcher: ``status`` is "new" (the feed was read; ``added``
+    articles were indexed), "not modified" (HTTP 304: nothing was fetched), "failed" (``error``
+    says why; the feed backs off) or "busy" (another process was writing the index; tried again
+    soon, not counted as an error). ``failed`` counts entries that could not be read."""
+
+    url: str
+    status: str
+    next_poll: datetime
+    added: int = 0
+    updated: int = 0
+    failed: int = 0
+    seconds: float = 0.0
+    error: str = ""
+
+    def line(self) -> str:
+        """The log line of this poll."""
+        what = {
+            "new": f"added {self.added}, updated {self.updated}, failed entries {self.failed}",
+            "not modified": "not modified",
+            "failed": f"FAILED: {self.error}",
+            "busy": f"index busy ({self.error}); trying again soon",
+        }[self.status]
+        return (f"poll {self.url}: {what} in {self.seconds:.1f}s; next poll "
+                f"{self.next_poll.isoformat(timespec='seconds')}")
