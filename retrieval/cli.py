@@ -59,6 +59,8 @@ def cli(ctx: click.Context, index: Path | None, model: str | None, verbose: int)
       retriever ask --queries questions.jsonl --json > answers.jsonl
       retriever eval my-questions.jsonl
       retriever stats
+      retriever feeds add https://example.com/rss.xml --every 15
+      retriever watch
     """
     logging.basicConfig(
         level=[logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)],
@@ -357,6 +359,11 @@ def stats(ctx, index, as_json: bool) -> None:
         )
 
     _run(go)
+
+
+from retrieval.cli_live import register  # noqa: E402 (it uses the helpers above)
+
+register(cli)
 
 
 def main() -> None:
