@@ -38,6 +38,7 @@ from bot.config import BotSettings
 from bot.delivery import RetryingRequest, RetryPolicy
 from bot.filters import ADDRESSED, NEW_MESSAGE
 from bot.state import STATE_KEY, BotState, get_state
+from retrieval.errors import RetrievalError
 
 if TYPE_CHECKING:
     from retrieval.engine import Engine
@@ -48,6 +49,8 @@ logger = logging.getLogger(__name__)
 MAX_CONCURRENT_UPDATES = 64
 #: Commands that cost an engine call and therefore count against the per-user limit.
 QUESTION_COMMANDS = ("ask", "search", "source")
+#: Admin commands that manage the feeds the index follows.
+FEED_COMMANDS = ("feeds", "addfeed", "removefeed")
 
 
 def build_application(
@@ -76,6 +79,7 @@ def build_application(
         .request(RetryingRequest(retry))
         .rate_limiter(AIORateLimiter())
         .post_init(_post_init)
+        .post_stop(_post_stop)
         .post_shutdown(_post_shutdown)
         .build()
     )
@@ -106,6 +110,11 @@ def _handlers(settings: BotSettings) -> list[BaseHandler]:
         CommandHandler("stats", handlers.stats, filters=NEW_MESSAGE),
         CommandHandler("add", handlers.add, filters=NEW_MESSAGE & admin_filter(settings)),
         CommandHandler("add", handlers.add_denied, filters=NEW_MESSAGE),
+        CommandHandler("feeds", handlers.feeds, filters=NEW_MESSAGE & admin_filter(settings)),
+        CommandHandler("addfeed", handlers.add_feed, filters=NEW_MESSAGE & admin_filter(settings)),
+        CommandHandler("removefeed", handlers.remove_feed,
+                       filters=NEW_MESSAGE & admin_filter(settings)),
+        CommandHandler(FEED_COMMANDS, handlers.feeds_denied, filters=NEW_MESSAGE),
         MessageHandler(NEW_MESSAGE & filters.TEXT & ~filters.COMMAND & ADDRESSED,
                        handlers.on_text),
         MessageHandler(NEW_MESSAGE & private & filters.COMMAND, handlers.unknown_command),
@@ -124,6 +133,30 @@ async def _post_init(app: Application) -> None:
     await asyncio.to_thread(lambda: engine.embedder)
     logger.info("Bot @%s ready: %d articles, %d passages in %s", app.bot.username,
                 stats.articles, stats.chunks, stats.path)
+    state = get_state(app)
+    if state.settings.newsbot_watch:
+        state.watching = asyncio.create_task(_watch_feeds(state), name="feed watcher")
+
+
+async def _watch_feeds(state: BotState) -> None:
+    """NEWSBOT_WATCH=1: the feed watcher of ``retriever watch``, in a worker thread (fetching
+    and embedding never run on the event loop), until post_stop sets ``stop_watching``."""
+    from retrieval.watch import Watcher
+
+    watcher = Watcher(state.engine, stop=state.stop_watching)
+    logger.info("Watching the index's feeds (NEWSBOT_WATCH=1)")
+    try:
+        await asyncio.to_thread(watcher.run)
+    except RetrievalError as err:  # a read-only index, a full disk: the operators must act
+        logger.error("The feed watcher stopped: %s", err)
+
+
+async def _post_stop(app: Application) -> None:
+    """Stop the feed watcher: the poll in progress ends (committed whole), then the thread."""
+    state = get_state(app)
+    if state.watching is not None:
+        state.stop_watching.set()
+        await state.watching
 
 
 async def _post_shutdown(app: Application) -> None:

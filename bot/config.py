@@ -65,6 +65,11 @@ class BotSettings(BaseSettings):
         description="Seconds a question may take before the bot posts a \"Looking that up…\" "
         "message, which the answer then replaces; 0 = at once. Fast answers come without it.",
     )
+    newsbot_watch: bool = Field(
+        False,
+        description="Poll the index's feeds inside the bot process (1), as `retriever watch` "
+        "does; off by default (run `retriever watch` beside the bot instead).",
+    )
     webhook_url: str | None = Field(
         None,
         description="Public HTTPS URL Telegram should POST updates to. Empty = long polling.",

@@ -176,6 +176,44 @@ async def add_denied(update: Update, context: Context) -> None:
         await message.reply_text("Only the bot's admins can add articles.")
 
 
+async def feeds(update: Update, context: Context) -> None:
+    """/feeds (admins only): the feeds the index follows, with their polling state."""
+    if message := update.effective_message:
+        followed = await asyncio.to_thread(get_state(context).engine.feeds)
+        await send_pages(message, render.feeds_message(followed))
+
+
+async def add_feed(update: Update, context: Context) -> None:
+    """/addfeed <url> (admins only): follow a feed; the watcher polls it."""
+    if not (message := update.effective_message):
+        return
+    url = command_argument(message).strip()
+    if not url or " " in url:
+        await message.reply_text("Usage: /addfeed <feed URL>")
+        return
+    state = get_state(context)
+    feed, created = await asyncio.to_thread(state.engine.add_feed, url)
+    await send_pages(message, [render.feed_added_message(feed, created, state.settings.newsbot_watch)])
+
+
+async def remove_feed(update: Update, context: Context) -> None:
+    """/removefeed <url> (admins only): stop following a feed; its articles stay."""
+    if not (message := update.effective_message):
+        return
+    if not (url := command_argument(message).strip()):
+        await message.reply_text("Usage: /removefeed <feed URL>")
+        return
+    feed = await asyncio.to_thread(get_state(context).engine.remove_feed, url)
+    await message.reply_text(f"No longer following {feed.url}; its articles stay." if feed
+                             else f"I do not follow {url}. /feeds lists the feeds I follow.")
+
+
+async def feeds_denied(update: Update, context: Context) -> None:
+    """/feeds, /addfeed or /removefeed from someone not in ADMIN_USER_IDS."""
+    if message := update.effective_message:
+        await message.reply_text("Only the bot's admins can manage feeds.")
+
+
 async def not_text(update: Update, context: Context) -> None:
     """A sticker, photo or other non-text message in a private chat."""
     if message := update.effective_message:

@@ -17,12 +17,13 @@ import html
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from retrieval.types import (
     OTHER_LANGUAGE,
     Answer,
     Citation,
+    Feed,
     Hit,
     IngestReport,
     IngestStep,
@@ -300,6 +301,40 @@ def ingest_message(report: IngestReport) -> list[str]:
     if not report.results:
         return ["Nothing to add: no articles found at those links."]
     return _pack(_Block(_ingest_line(result), "\n") for result in report.results)
+
+
+def _when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M UTC") if value else "never"
+
+
+def _feed_block(feed: Feed) -> str:
+    source = f", as {escape(feed.source)}" if feed.source else ""
+    lines = [
+        f"<b>{escape(feed.url)}</b>",
+        f"every {feed.every_minutes:g} min{source}; {feed.articles_added} articles added",
+        f"last poll {_when(feed.last_poll)}, last success {_when(feed.last_success)}, "
+        f"next poll {_when(feed.next_poll)}",
+    ]
+    if feed.last_error:
+        backoff = f" ({feed.errors} failed polls in a row: backing off)" if feed.errors else ""
+        lines.append(f"last error: {escape(clip(feed.last_error, 300))}{backoff}")
+    return "\n".join(lines)
+
+
+def feeds_message(feeds: Sequence[Feed]) -> list[str]:
+    """/feeds: each followed feed with its polling state."""
+    if not feeds:
+        return ["I follow no feeds. Add one with /addfeed &lt;feed URL&gt;."]
+    return _pack([_Block("<b>Feeds I follow</b>"),
+                  *(_Block(_feed_block(f), "\n\n") for f in feeds)])
+
+
+def feed_added_message(feed: Feed, created: bool, watching: bool) -> str:
+    """/addfeed's reply."""
+    verb = "Following" if created else "Updated"
+    when = ("I poll it within a minute" if watching
+            else "it is polled by the index's watcher (`retriever watch`, or NEWSBOT_WATCH=1)")
+    return f"{verb} {escape(feed.url)} every {feed.every_minutes:g} min; {escape(when)}."
 
 
 def help_message(username: str) -> str:

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import threading
 import time
@@ -133,6 +134,9 @@ class BotState:
     limiter: RateLimiter
     answers: AnswerStore = field(default_factory=AnswerStore)
     conversations: Conversations = field(default_factory=Conversations)
+    #: The feed watcher's task (NEWSBOT_WATCH=1), started in post_init, stopped in post_stop.
+    watching: asyncio.Task | None = None
+    stop_watching: threading.Event = field(default_factory=threading.Event)
 
 
 class _HasBotData(Protocol):
