@@ -30,6 +30,7 @@ from retrieval.types import (
     ItemResult,
     SearchResult,
     Stats,
+    also_in,
 )
 
 #: Telegram's limit for one message text, in UTF-16 code units.
@@ -155,9 +156,13 @@ def _source_line(label: str, title: str, url: str | None, source: str | None,
 
 
 def citation_line(citation: Citation) -> str:
-    """``[n] <a href=url>Title</a> — Outlet, YYYY-MM-DD`` for the sources list."""
-    return _source_line(f"[{citation.n}]", citation.title, citation.url, citation.source,
-                        citation.published)
+    """``[n] <a href=url>Title</a> — Outlet, YYYY-MM-DD`` for the sources list, with the
+    other outlets that ran the story: ``— AP, also in The Independent and Yahoo News, …``."""
+    source = citation.source
+    also = also_in(source, citation.also)
+    if also:
+        source = f"{source}, {also}" if source else also.capitalize()
+    return _source_line(f"[{citation.n}]", citation.title, citation.url, source, citation.published)
 
 
 def answer_messages(answer: Answer) -> list[str]:
@@ -270,7 +275,7 @@ def stats_message(stats: Stats) -> str:
 LOOKING_UP = "Looking that up…"
 
 _STATUS_WORDS = {"added": "Added", "updated": "Updated", "unchanged": "Already indexed",
-                 "removed": "Removed", "failed": "Failed"}
+                 "folded": "Same story as one I have", "removed": "Removed", "failed": "Failed"}
 
 
 def ingest_progress(step: IngestStep) -> str:

@@ -539,6 +539,7 @@ def _build(question: Question, chosen: list[_Candidate], hits: list[Hit]) -> Ans
                     quote=c.text,
                     start=c.start,
                     chunk_id=hit.chunk_id,
+                    also=hit.also,
                 )
             )
         sentences.append(AnswerSentence(c.text, numbers[hit.article_id]))

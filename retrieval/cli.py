@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from retrieval.config import Settings, describe_settings_error
 from retrieval.errors import RetrievalError
-from retrieval.types import OTHER_LANGUAGE, Answer, Filters, Hit, SearchResult
+from retrieval.types import OTHER_LANGUAGE, AlternativeSource, Answer, Filters, Hit, SearchResult, also_in
 
 log = logging.getLogger("retrieval")
 
@@ -144,14 +144,21 @@ def ingest(ctx, items: tuple[str, ...], index, model, as_json: bool) -> None:
 @_index_option
 @click.pass_context
 def remove(ctx, ref: str, index) -> None:
-    """Delete one article by URL or id."""
+    """Delete one article by URL or id.
+
+    Removing a story also drops the other outlets it was folded from (near copies, whose text
+    is not stored); the URL of one of those outlets removes only that source.
+    """
 
     def go() -> None:
         with _engine(ctx, index, check_model=False) as engine:
             article = engine.remove(ref)
         if article is None:
             raise click.ClickException(f"no article with id or URL {ref!r} in the index")
-        click.echo(f"removed {article.id}: {article.title}")
+        if isinstance(article, AlternativeSource):
+            click.echo(f"removed {article.url or ref}: another source of a story, which stays")
+        else:
+            click.echo(f"removed {article.id}: {article.title}")
 
     _run(go)
 
@@ -207,9 +214,10 @@ def _batch_date(value, where: str) -> date:
     raise click.ClickException(f"{where}: 'as_of' must be a date as YYYY-MM-DD (got {value!r})")
 
 
-def _source_line(n: int, title: str, source, published, url) -> str:
+def _source_line(n: int, title: str, source, published, url, also=()) -> str:
     parts = [f"[{n}] {title}"]
-    meta = ", ".join(x for x in (source, published.isoformat() if published else None, url) if x)
+    meta = ", ".join(x for x in (source, also_in(source, also), published.isoformat() if published else None,
+                                 url) if x)
     return parts[0] + (f" — {meta}" if meta else "")
 
 
@@ -223,7 +231,7 @@ def format_answer(answer: Answer) -> str:
         return answer.note if answer.refusal == OTHER_LANGUAGE else f"{answer.note}\n{search_hint(answer.query)}"
     lines = [answer.text, "", "Sources:"]
     for c in answer.citations:
-        lines.append(_source_line(c.n, c.title, c.source, c.published, c.url))
+        lines.append(_source_line(c.n, c.title, c.source, c.published, c.url, c.also))
     return "\n".join(lines)
 
 
@@ -234,7 +242,7 @@ def format_hits(hits: list[Hit], result: SearchResult | None = None) -> str:
     if result is not None and not result.good_match:
         out.append(f"None of these passages is a good match. {result.note}\n")
     for h in hits:
-        out.append(_source_line(h.rank, h.title, h.source, h.published, h.url))
+        out.append(_source_line(h.rank, h.title, h.source, h.published, h.url, h.also))
         text = " ".join(h.text.split())
         out.append("    " + (text if len(text) <= 400 else text[:397] + "…"))
     return "\n".join(out)

@@ -20,6 +20,7 @@ from datetime import date, datetime, timedelta, timezone
 import numpy as np
 
 from retrieval.answer import DEFAULT_ANSWER, AnswerParams, check_citations, compose, passage_refusal
+from retrieval import dupes
 from retrieval.chunking import chunk_article, embedding_text
 from retrieval.config import DEFAULT_MODEL, Settings
 from retrieval.embeddings import Embedder, load_embedder
@@ -34,6 +35,7 @@ from retrieval.sources import Limits
 from retrieval.sources import Reader as ItemReader  # not retrieval.reader's Reader
 from retrieval.store import DB_FILE, Store
 from retrieval.types import (
+    AlternativeSource,
     Answer,
     Article,
     Chunk,
@@ -60,6 +62,11 @@ MIN_FEED_MINUTES = 1.0
 #: Chunks embedded and committed together: one transaction per flush keeps the work lost to
 #: a crash small without paying a commit per article.
 FLUSH_CHUNKS = 512
+#: Stored stories checked exactly (``dupes.near_copy`` on their text) per new article: the
+#: ones sharing the most LSH bands. Bounds the cost of an article that matches a template.
+NEAR_CANDIDATES = 5
+#: Signatures computed per ingest for articles stored before folding existed (~5 ms each).
+BACKFILL_BATCH = 2000
 
 
 class Engine:
@@ -321,15 +328,17 @@ class Engine:
             store.require_writable()
             bar = _progress_bar(progress)
             pending: list[tuple[Article, list[Chunk], str, int]] = []
+            run = _Run()
             seen_hashes: set[str] = set()
             try:
                 with store.writing() as writer:
+                    self._backfill(store, writer)
                     for item in items:
                         if isinstance(item, ItemResult):
                             report.results.append(item)
                             continue
                         step(IngestStep("reading", item=item.title))
-                        status = self._classify(store, item, seen_hashes, report)
+                        status = self._classify(store, item, seen_hashes, report, run)
                         if status is None:
                             continue
                         chunks = chunk_article(
@@ -344,12 +353,14 @@ class Engine:
                                 "allowed for one article (RETRIEVER_MAX_CHUNKS)"), title=item.title))
                             seen_hashes.discard(item.hash)
                             continue
+                        if store.folding and self._fold(store, item, status, run, report):
+                            continue
                         # Placeholder keeps the report in input order; filled in by _flush.
                         report.results.append(ItemResult(item.origin, "pending"))
                         pending.append((item, chunks, status, len(report.results) - 1))
                         if sum(len(p[1]) for p in pending) >= FLUSH_CHUNKS:
-                            self._flush(writer, pending, report, bar, step)
-                    self._flush(writer, pending, report, bar, step)
+                            self._flush(writer, pending, report, bar, step, run)
+                    self._flush(writer, pending, report, bar, step, run)
             finally:
                 bar.close()
         report.seconds = time.perf_counter() - started
@@ -364,7 +375,8 @@ class Engine:
         return bool(days and article.published and article.published < date.today() - timedelta(days=days))
 
     def _classify(
-        self, store: Store, article: Article, seen: set[str], report: IngestReport
+        self, store: Store, article: Article, seen: set[str], report: IngestReport,
+        run: "_Run | None" = None,
     ) -> str | None:
         """"added" / "updated", or None (recorded as unchanged) when nothing needs doing."""
         if self._too_old(article):
@@ -376,13 +388,37 @@ class Engine:
             return None
         digest = article.hash
         current = store.article_hash(article.id)
+        twin = run.hashes.get(digest) if run is not None and current != digest else None
+        if twin is not None and twin != article.id and article.url:
+            # The same text at another URL earlier in this ingest: one more source of it.
+            run.folds.append((article, twin))
+            report.results.append(
+                ItemResult(article.origin, "folded", f"same text as article {twin}: kept as another "
+                           "source of that story", twin, article.title, article.source, article.published)
+            )
+            return None
         if current == digest or digest in seen:
             report.results.append(
                 ItemResult(article.origin, "unchanged", "", article.id, article.title,
                            article.source, article.published)
             )
             return None
+        alternative = store.alternative(article.id) if current is None else None
+        if alternative is not None and alternative.hash == digest:
+            report.results.append(
+                ItemResult(article.origin, "unchanged", f"kept as another source of article {alternative.story_id}",
+                           alternative.story_id, article.title, article.source, article.published)
+            )
+            return None
         twin = store.find_by_hash(digest) if current is None else None
+        if twin is not None and run is not None and store.folding and article.url:
+            # Another URL with the same text: one more source of that story.
+            run.folds.append((article, twin))
+            report.results.append(
+                ItemResult(article.origin, "folded", f"same text as article {twin}: kept as another "
+                           "source of that story", twin, article.title, article.source, article.published)
+            )
+            return None
         if twin is not None:
             report.results.append(
                 ItemResult(article.origin, "unchanged", f"same text as article {twin}", twin, article.title,
@@ -392,8 +428,57 @@ class Engine:
         seen.add(digest)
         return "updated" if current is not None else "added"
 
-    def _flush(self, writer, pending, report: IngestReport, bar, step) -> None:
+    def _fold(self, store: Store, article: Article, status: str, run: "_Run", report: IngestReport) -> bool:
+        """Sign ``article``; when it is a near copy of a stored story (or of one this ingest
+        is adding), record it as another source of that story and report it "folded". An
+        article already stored ("updated") keeps its place: it is only signed again."""
+        signature = dupes.signature(article.title, article.text)
+        run.signatures[article.id] = signature
+        if status != "added" or not signature.foldable:
+            return False
+        screen = dupes.NEAR_COPY_JACCARD - 0.1  # the estimate's error is ~0.04
+        candidates = store.near_candidates(signature, NEAR_CANDIDATES) + run.candidates(signature)
+        best: tuple[dupes.NearCopy, Article] | None = None
+        for story_id, other in candidates:
+            if story_id == article.id or signature.similarity(other) < screen:
+                continue
+            story = run.stories.get(story_id) or store.article(story_id)
+            if story is None:
+                continue
+            match = dupes.near_copy(article.title, article.text, story.title, story.text)
+            if match is not None and (best is None or match.jaccard > best[0].jaccard):
+                best = (match, story)
+        if best is None:
+            run.add(article, signature)
+            return False
+        match, story = best
+        run.folds.append((article, story.id))
+        del run.signatures[article.id]
+        where = story.source or story.url or story.id
+        report.results.append(ItemResult(
+            article.origin, "folded",
+            f"near copy (Jaccard {match.jaccard:.2f}) of {story.title!r} ({where}): kept as another "
+            "source of that story", story.id, article.title, article.source, article.published,
+        ))
+        return True
+
+    def _backfill(self, store: Store, writer) -> None:
+        """Sign articles stored before folding existed, a bounded number per ingest."""
+        missing = store.unsigned_articles(BACKFILL_BATCH)
+        if not missing:
+            return
+        log.info("computing near-copy signatures of %d stored article(s)", len(missing))
+        with writer.batch() as batch:
+            for article_id in missing:
+                article = store.article(article_id)
+                if article is not None:
+                    batch.sign(article_id, dupes.signature(article.title, article.text))
+
+    def _flush(self, writer, pending, report: IngestReport, bar, step, run: "_Run | None" = None) -> None:
         if not pending:
+            if run is not None and run.folds:
+                with writer.batch() as batch:
+                    run.write(batch, [])
             return
         texts = [embedding_text(p[0].title, c.text) for p in pending for c in p[1]]
         step(IngestStep("indexing", count=len(texts)))
@@ -406,6 +491,8 @@ class Engine:
             for article, chunks, _, _ in pending:
                 batch.put(article, chunks, vectors[offset : offset + len(chunks)])
                 offset += len(chunks)
+            if run is not None:
+                run.write(batch, [p[0] for p in pending])
         for article, chunks, status, slot in pending:
             report.results[slot] = ItemResult(article.origin, status, "", article.id, article.title,
                                               article.source, article.published)
@@ -428,13 +515,22 @@ class Engine:
             )
         return self._store
 
-    def remove(self, ref: str) -> Article | None:
-        """Delete one article by id or URL; returns it, or None when it was not indexed."""
+    def remove(self, ref: str) -> Article | AlternativeSource | None:
+        """Delete one article by id or URL and return it, or None when it was not indexed.
+
+        A story's other sources (near copies folded into it) go with it: their text was never
+        stored. The id or URL of one of those sources removes only that source, and returns it
+        as an :class:`AlternativeSource`; the story stays."""
         with self._ingest_lock:
             store = self.store
             article_id = store.resolve(ref)
             if article_id is None:
-                return None
+                found = store.alternative(ref)
+                if found is None:
+                    return None
+                with store.writing() as writer, writer.batch() as batch:
+                    batch.remove_source(found.id)
+                return found.source
             article = store.article(article_id)
             with store.writing() as writer, writer.batch() as batch:
                 batch.remove(article_id)
@@ -501,6 +597,39 @@ class Engine:
             path=str(store.path),
             oldest_published=dates.oldest,
         )
+
+
+class _Run:
+    """Near-copy state of one ingest: signatures of the articles it adds (band keys in memory,
+    so a copy later in the same run finds them before they are committed) and the folds to
+    write with the next batch."""
+
+    def __init__(self):
+        self.signatures: dict[str, dupes.Signature] = {}
+        self.stories: dict[str, Article] = {}
+        self.hashes: dict[str, str] = {}  # text hash → id of a story this ingest adds
+        self.bands: dict[int, list[str]] = {}
+        self.folds: list[tuple[Article, str]] = []
+
+    def add(self, article: Article, signature: dupes.Signature) -> None:
+        self.stories[article.id] = article
+        self.hashes[article.hash] = article.id
+        for key in signature.bands():
+            self.bands.setdefault(key, []).append(article.id)
+
+    def candidates(self, signature: dupes.Signature) -> list[tuple[str, dupes.Signature]]:
+        ids = {i for key in signature.bands() for i in self.bands.get(key, ())}
+        return [(i, self.signatures[i]) for i in ids if i in self.signatures]
+
+    def write(self, batch, articles: list[Article]) -> None:
+        """Signatures of ``articles`` and every pending fold (their stories are stored by now
+        or in this batch: a story is always put before a copy of it is read)."""
+        for article in articles:
+            if article.id in self.signatures:
+                batch.sign(article.id, self.signatures[article.id])
+        for article, story_id in self.folds:
+            batch.fold(article, story_id)
+        self.folds.clear()
 
 
 class _NoBar:

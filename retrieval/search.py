@@ -87,6 +87,7 @@ def _hit(rank: int, r: Ranked, row: dict) -> Hit:
         published=parse_date(row["published"]),
         start=row["start"],
         end=row["end"],
+        also=row.get("also", ()),
     )
 
 

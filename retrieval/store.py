@@ -41,6 +41,7 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -56,8 +57,10 @@ from retrieval.errors import (
     RetrievalError,
     StorageError,
 )
+from retrieval.dupes import PARAMS as DUPES_PARAMS
+from retrieval.dupes import Signature
 from retrieval.sources import parse_date
-from retrieval.types import Article, Chunk, DateRange, Feed, Filters
+from retrieval.types import AlternativeSource, Article, Chunk, DateRange, Feed, Filters
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +113,26 @@ CREATE TABLE IF NOT EXISTS feeds (
 _FEED_COLUMNS = ("url", "source", "every_minutes", "added_at", "next_poll", "last_poll",
                  "last_success", "last_error", "errors", "articles_added", "etag", "last_modified")
 _FEED_TIMES = ("added_at", "next_poll", "last_poll", "last_success")
+#: Near-duplicate folding (issue 11, ``retrieval.dupes``), kept apart from the tables above:
+#: a MinHash signature per stored article, its LSH band keys (an indexed lookup finds the
+#: candidates for a new article, never a scan), and the alternative sources of a story: near
+#: copies from other URLs and outlets whose text is not stored. ``article_sources.id`` is the id
+#: the copy would have had as an article (from its URL), so re-ingesting it is recognised.
+#: Created on open when missing, so indexes made before it gain the tables.
+_FOLDING_SCHEMA = """
+CREATE TABLE IF NOT EXISTS article_minhash (
+    article_id TEXT PRIMARY KEY, words INTEGER NOT NULL, signature BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS article_bands (key INTEGER NOT NULL, article_id TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS article_bands_key ON article_bands(key);
+CREATE INDEX IF NOT EXISTS article_bands_article ON article_bands(article_id);
+CREATE TABLE IF NOT EXISTS article_sources (
+    id TEXT PRIMARY KEY, article_id TEXT NOT NULL, url TEXT, title TEXT NOT NULL, source TEXT,
+    published TEXT, hash TEXT NOT NULL, added_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS article_sources_article ON article_sources(article_id);
+CREATE UNIQUE INDEX IF NOT EXISTS article_sources_url ON article_sources(url) WHERE url IS NOT NULL;
+"""
 
 #: BM25 column weights for (title, body). The title is repeated in every chunk of an article,
 #: so it gets a lower weight than the passage itself.
@@ -124,6 +147,16 @@ def _faiss():
     import faiss
 
     return faiss
+
+
+@dataclass(frozen=True)
+class StoredSource:
+    """A row of ``article_sources``: a near copy kept as another source of a story."""
+
+    id: str  # the id the copy would have as an article (from its URL)
+    story_id: str
+    hash: str  # of the copy's title and text, so re-ingesting it unchanged is recognised
+    source: AlternativeSource
 
 
 class Store:
@@ -141,6 +174,8 @@ class Store:
         self._vectors = None  # faiss index, loaded on open
         self._vectors_generation = -1
         self._vectors_saved = True  # vectors.faiss on disk matches the in-memory copy
+        #: Whether the near-copy tables are there and current (see _open_folding).
+        self.folding = False
 
     # ------------------------------------------------------------------ open / create
 
@@ -189,6 +224,7 @@ class Store:
             raise _sqlite_error(exc, db) or exc from exc
         try:
             store = cls(path, conn, reason)
+            store._open_folding()
             store._check_manifest()
             store._open_vectors()
         except BaseException:
@@ -220,6 +256,24 @@ class Store:
                 if error is None:
                     raise
                 raise error from exc
+
+    def _open_folding(self) -> None:
+        """Add the folding tables to an index made before them (when it can be written);
+        a read-only one without them folds nothing and cites no alternatives. Signatures made
+        with other ``retrieval.dupes`` parameters are dropped (ingest recomputes them)."""
+        with self._db() as conn:
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            current = "article_sources" in tables and self.meta.get("dupes") == DUPES_PARAMS
+            if not current and not self.read_only:  # once per index: readers write nothing
+                conn.executescript(_FOLDING_SCHEMA)
+                conn.execute("DELETE FROM article_bands")
+                conn.execute("DELETE FROM article_minhash")
+                conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('dupes', ?)",
+                             (json.dumps(DUPES_PARAMS),))
+                conn.commit()
+                self.meta["dupes"] = DUPES_PARAMS
+                tables.add("article_sources")
+        self.folding = "article_sources" in tables and self.meta.get("dupes") == DUPES_PARAMS
 
     def _read_meta(self) -> dict[str, Any]:
         db = self.path / DB_FILE
@@ -315,8 +369,78 @@ class Store:
         return row[0] if row else None
 
     def has_url(self, url: str) -> bool:
+        """Whether ``url`` is stored: as an article or as another source of a story."""
         with self._db():
-            return self._conn.execute("SELECT 1 FROM articles WHERE url=?", (url,)).fetchone() is not None
+            if self._conn.execute("SELECT 1 FROM articles WHERE url=?", (url,)).fetchone():
+                return True
+            return bool(self.folding and self._conn.execute(
+                "SELECT 1 FROM article_sources WHERE url=?", (url,)).fetchone())
+
+    # ------------------------------------------------------------------ near copies
+
+    def near_candidates(self, signature: Signature, limit: int) -> list[tuple[str, Signature]]:
+        """Stored stories sharing a band key with ``signature``, most shared bands first, at
+        most ``limit``: an indexed lookup per band, whatever the size of the index."""
+        if not self.folding:
+            return []
+        keys = signature.bands()
+        marks = ",".join("?" * len(keys))
+        with self._db():
+            rows = self._conn.execute(
+                f"""SELECT m.article_id, m.words, m.signature FROM article_minhash m JOIN (
+                        SELECT article_id, COUNT(*) AS n FROM article_bands WHERE key IN ({marks})
+                        GROUP BY article_id ORDER BY n DESC LIMIT ?) b ON b.article_id = m.article_id
+                    ORDER BY b.n DESC""",
+                [*keys, limit],
+            ).fetchall()
+        return [(r[0], Signature.from_bytes(r[2], r[1])) for r in rows]
+
+    def unsigned_articles(self, limit: int) -> list[str]:
+        """Ids of stored articles without a signature (indexes made before folding)."""
+        if not self.folding:
+            return []
+        with self._db():
+            rows = self._conn.execute(
+                "SELECT id FROM articles WHERE id NOT IN (SELECT article_id FROM article_minhash) LIMIT ?",
+                (limit,),
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    def alternative(self, ref: str) -> "StoredSource | None":
+        """The alternative source with this id or URL."""
+        if not self.folding:
+            return None
+        with self._db():
+            row = self._conn.execute(
+                "SELECT id, article_id, hash, url, source, title, published FROM article_sources "
+                "WHERE id=? OR url=?", (ref, ref),
+            ).fetchone()
+        if row is None:
+            return None
+        return StoredSource(row[0], row[1], row[2], AlternativeSource(row[3], row[4], row[5], parse_date(row[6])))
+
+    def alternatives(self, article_ids: Sequence[str]) -> dict[str, tuple[AlternativeSource, ...]]:
+        """Story id → its other sources, oldest first."""
+        if not self.folding or not article_ids:
+            return {}
+        ids = sorted(set(article_ids))
+        marks = ",".join("?" * len(ids))
+        found: dict[str, list[AlternativeSource]] = {}
+        with self._db():
+            rows = self._conn.execute(
+                f"SELECT article_id, url, source, title, published FROM article_sources "
+                f"WHERE article_id IN ({marks}) ORDER BY added_at, rowid", ids,
+            ).fetchall()
+        for r in rows:
+            found.setdefault(r[0], []).append(AlternativeSource(r[1], r[2], r[3], parse_date(r[4])))
+        return {k: tuple(v) for k, v in found.items()}
+
+    def folded_count(self) -> int:
+        """Alternative sources stored (near copies not stored as articles)."""
+        if not self.folding:
+            return 0
+        with self._db():
+            return self._conn.execute("SELECT COUNT(*) FROM article_sources").fetchone()[0]
 
     def resolve(self, ref: str) -> str | None:
         """Article id for an id or URL."""
@@ -353,7 +477,11 @@ class Store:
             ).fetchall()
         keys = ("chunk_id", "article_id", "start", "end", "text", "title", "url", "source",
                 "published", "ordinal")
-        return {r[0]: dict(zip(keys, r)) for r in rows}
+        found = {r[0]: dict(zip(keys, r)) for r in rows}
+        also = self.alternatives([r["article_id"] for r in found.values()])
+        for row in found.values():
+            row["also"] = also.get(row["article_id"], ())
+        return found
 
     # ------------------------------------------------------------------ search
 
@@ -369,8 +497,14 @@ class Store:
             params.append(filters.until.isoformat())
         if filters.sources:
             marks = ",".join("?" * len(filters.sources))
-            clauses.append(f"lower(a.source) IN ({marks})")
-            params.extend(s.lower() for s in filters.sources)
+            wanted = [s.lower() for s in filters.sources]
+            if self.folding:  # a story also counts for the outlets it was folded from
+                clauses.append(f"(lower(a.source) IN ({marks}) OR a.id IN (SELECT article_id FROM "
+                               f"article_sources WHERE lower(source) IN ({marks})))")
+                params.extend(wanted + wanted)
+            else:
+                clauses.append(f"lower(a.source) IN ({marks})")
+                params.extend(wanted)
         return " AND " + " AND ".join(clauses), params
 
     def lexical_search(self, match: str, k: int, filters: Filters | None = None) -> list[tuple[int, float]]:
@@ -691,10 +825,17 @@ class Writer:
                 conn.execute("BEGIN IMMEDIATE")
                 for article_id in batch.removals:
                     removed.extend(_delete_article(conn, article_id))
+                    _delete_sources(conn, article_id)
+                for source_id in batch.source_removals:
+                    conn.execute("DELETE FROM article_sources WHERE id=?", (source_id,))
                 for article, chunks, vectors in batch.puts:
                     removed.extend(_delete_article(conn, article.id))
                     added_ids.extend(_insert_article(conn, article, chunks, vectors))
                     added_vectors.append(vectors)
+                for article_id, signature in batch.signatures:
+                    _insert_signature(conn, article_id, signature)
+                for article, story_id in batch.folds:
+                    _insert_source(conn, article, story_id)
                 generation = store.generation() + 1
                 conn.execute("UPDATE meta SET value=? WHERE key='generation'", (json.dumps(generation),))
                 conn.execute("UPDATE meta SET value=? WHERE key='last_ingest'", (json.dumps(_now()),))
@@ -740,16 +881,32 @@ class Batch:
     def __init__(self):
         self.puts: list[tuple[Article, list[Chunk], np.ndarray]] = []
         self.removals: list[str] = []
+        self.signatures: list[tuple[str, Signature]] = []
+        self.folds: list[tuple[Article, str]] = []
+        self.source_removals: list[str] = []
 
     def put(self, article: Article, chunks: list[Chunk], vectors: np.ndarray) -> None:
         self.puts.append((article, chunks, vectors))
 
     def remove(self, article_id: str) -> None:
+        """Delete an article; a story's alternative sources go with it."""
         self.removals.append(article_id)
+
+    def sign(self, article_id: str, signature: Signature) -> None:
+        """Record an article's MinHash signature and band keys (after its put, if any)."""
+        self.signatures.append((article_id, signature))
+
+    def fold(self, article: Article, story_id: str) -> None:
+        """Store ``article`` as another source of the story ``story_id``, not as an article."""
+        self.folds.append((article, story_id))
+
+    def remove_source(self, source_id: str) -> None:
+        """Delete one alternative source; its story stays."""
+        self.source_removals.append(source_id)
 
     @property
     def empty(self) -> bool:
-        return not self.puts and not self.removals
+        return not (self.puts or self.removals or self.signatures or self.folds or self.source_removals)
 
 
 def _delete_article(conn: sqlite3.Connection, article_id: str) -> list[int]:
@@ -759,7 +916,40 @@ def _delete_article(conn: sqlite3.Connection, article_id: str) -> list[int]:
         conn.execute(f"DELETE FROM chunks_fts WHERE rowid IN ({marks})", ids)
         conn.execute(f"DELETE FROM chunks WHERE id IN ({marks})", ids)
     conn.execute("DELETE FROM articles WHERE id=?", (article_id,))
+    _delete_folding(conn, article_id)
     return ids
+
+
+def _delete_folding(conn: sqlite3.Connection, article_id: str) -> None:
+    """An article's signature, and the alternative source it was when it is now stored as an
+    article (its text stopped being a near copy)."""
+    conn.execute("DELETE FROM article_bands WHERE article_id=?", (article_id,))
+    conn.execute("DELETE FROM article_minhash WHERE article_id=?", (article_id,))
+    conn.execute("DELETE FROM article_sources WHERE id=?", (article_id,))
+
+
+def _delete_sources(conn: sqlite3.Connection, article_id: str) -> None:
+    """A removed story's alternative sources: their text was never stored, so they go too."""
+    conn.execute("DELETE FROM article_sources WHERE article_id=?", (article_id,))
+
+
+def _insert_signature(conn: sqlite3.Connection, article_id: str, signature: Signature) -> None:
+    conn.execute("DELETE FROM article_bands WHERE article_id=?", (article_id,))
+    conn.execute("INSERT OR REPLACE INTO article_minhash(article_id, words, signature) VALUES (?, ?, ?)",
+                 (article_id, signature.words, signature.to_bytes()))
+    conn.executemany("INSERT INTO article_bands(key, article_id) VALUES (?, ?)",
+                     [(key, article_id) for key in signature.bands()])
+
+
+def _insert_source(conn: sqlite3.Connection, article: Article, story_id: str) -> None:
+    if article.url:  # the URL moves from wherever it was to this story
+        conn.execute("DELETE FROM article_sources WHERE url=? AND id<>?", (article.url, article.id))
+    conn.execute(
+        "INSERT OR REPLACE INTO article_sources(id, article_id, url, title, source, published, hash,"
+        " added_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (article.id, story_id, article.url, article.title, article.source,
+         article.published.isoformat() if article.published else None, article.hash, _now()),
+    )
 
 
 def _insert_article(
@@ -805,8 +995,9 @@ def _create_database(path: Path, model: str, dimension: int, chunking: dict[str,
     try:
         conn = sqlite3.connect(tmp)
         try:
-            conn.executescript(_SCHEMA)
+            conn.executescript(_SCHEMA + _FOLDING_SCHEMA)
             conn.executescript(_FEEDS_SCHEMA)
+            meta["dupes"] = DUPES_PARAMS
             conn.executemany(
                 "INSERT INTO meta(key, value) VALUES (?, ?)", [(k, json.dumps(v)) for k, v in meta.items()]
             )

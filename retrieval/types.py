@@ -66,6 +66,41 @@ class Filters:
 
 
 @dataclass(frozen=True)
+class AlternativeSource:
+    """Another outlet's near copy of a stored story (``retrieval.dupes``): folded at ingest,
+    so its text is not stored, but it is cited as "also in …"."""
+
+    url: str | None
+    source: str | None
+    title: str
+    published: date | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "url": self.url,
+            "source": self.source,
+            "title": self.title,
+            "published": self.published.isoformat() if self.published else None,
+        }
+
+
+def also_in(source: str | None, also: tuple[AlternativeSource, ...]) -> str:
+    """"also in The Independent and Yahoo News" — the other outlets of a story, each named once
+    (the host of its URL when it has no outlet name), or "" when there are none."""
+    from urllib.parse import urlsplit
+
+    names: list[str] = []
+    for alt in also:
+        name = alt.source or (urlsplit(alt.url).hostname if alt.url else None)
+        if name and name != source and name not in names:
+            names.append(name)
+    if not names:
+        return ""
+    listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    return "also in " + listed
+
+
+@dataclass(frozen=True)
 class Hit:
     """A retrieved passage with the metadata needed to cite it."""
 
@@ -80,6 +115,8 @@ class Hit:
     published: date | None
     start: int
     end: int
+    #: Other outlets that ran this story (near copies folded at ingest).
+    also: tuple[AlternativeSource, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -92,6 +129,7 @@ class Hit:
             "published": self.published.isoformat() if self.published else None,
             "article_id": self.article_id,
             "chunk_id": self.chunk_id,
+            "also": [a.to_json() for a in self.also],
         }
 
 
@@ -108,6 +146,8 @@ class Citation:
     quote: str
     start: int  # char offset of ``quote`` in the article text
     chunk_id: int
+    #: Other outlets that ran this story (near copies folded at ingest).
+    also: tuple[AlternativeSource, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -118,6 +158,7 @@ class Citation:
             "published": self.published.isoformat() if self.published else None,
             "quote": self.quote,
             "article_id": self.article_id,
+            "also": [a.to_json() for a in self.also],
         }
 
 
@@ -213,7 +254,7 @@ class ItemResult:
     """What happened to one ingested item (an article, file or URL)."""
 
     item: str
-    status: str  # "added" | "updated" | "unchanged" | "failed" | "removed"
+    status: str  # "added" | "updated" | "unchanged" | "folded" | "failed" | "removed"
     reason: str = ""
     article_id: str | None = None
     title: str | None = None
@@ -253,7 +294,7 @@ class IngestReport:
     def summary(self) -> str:
         return (
             f"added {self.count('added')}, updated {self.count('updated')}, "
-            f"unchanged {self.count('unchanged')}, failed {self.count('failed')} "
+            f"unchanged {self.count('unchanged')}, folded {self.count('folded')}, failed {self.count('failed')} "
             f"({self.chunks_added} chunks embedded in {self.seconds:.1f}s)"
         )
 
@@ -262,6 +303,7 @@ class IngestReport:
             "added": self.count("added"),
             "updated": self.count("updated"),
             "unchanged": self.count("unchanged"),
+            "folded": self.count("folded"),
             "failed": self.count("failed"),
             "chunks_added": self.chunks_added,
             "seconds": round(self.seconds, 3),

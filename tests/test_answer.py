@@ -66,7 +66,7 @@ def test_ask_json_shape(qureshi):
     assert set(data) >= {"id", "query", "answer", "citations", "passages"}
     assert data["id"] == "q1" and data["query"] == QURESHI
     assert "Sources" not in data["answer"]
-    assert set(data["citations"][0]) == {"n", "title", "url", "source", "published", "quote", "article_id"}
+    assert set(data["citations"][0]) == {"n", "title", "url", "source", "published", "quote", "article_id", "also"}
     assert set(data["passages"][0]) == {
-        "rank", "score", "text", "title", "url", "source", "published", "article_id", "chunk_id"
+        "rank", "score", "text", "title", "url", "source", "published", "article_id", "chunk_id", "also"
     }

@@ -54,7 +54,7 @@ def test_search_json_shape(index):
     data = json.loads(result.stdout)
     assert set(data) == {"id", "query", "good_match", "note", "refusal", "results"}
     assert [r["rank"] for r in data["results"]] == [1, 2]
-    assert set(data["results"][0]) == {"rank", "score", "text", "title", "url", "source", "published", "article_id", "chunk_id"}
+    assert set(data["results"][0]) == {"rank", "score", "text", "title", "url", "source", "published", "article_id", "chunk_id", "also"}
 
 
 def test_batch_ask_keeps_order_and_ids(index, tmp_path):
