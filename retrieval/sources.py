@@ -694,7 +694,9 @@ class Reader:
             title=title,
             url=article.url or link,
             source=article.source or entry["source"],
-            published=article.published or entry["published"],
+            # The feed's own date first: for a full-text entry the extractor can only guess one
+            # from the text (a year it mentions), which put 70 of 148 replayed articles in 2013.
+            published=entry["published"] or article.published,
             authors=article.authors or entry["authors"],
             origin=label,
         )

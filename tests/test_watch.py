@@ -162,6 +162,17 @@ def test_full_text_entries_are_used_as_they_are(engine, feed_site):
     assert article.published == date(2024, 3, 4)
 
 
+def test_the_feed_date_wins_over_a_date_in_the_text(engine, feed_site):
+    """A full-text entry that mentions an old date keeps the feed's date (found by
+    bench_watch: the extractor guessed 2013 for a story published that day)."""
+    feed_site.publish(1, full_text=True, words=160)
+    feed_site.entries[0]["content"] = ("<p>Published January 1, 2013. Updated 2007-01-01.</p>"
+                                       + feed_site.entries[0]["content"])
+    [result] = follow(engine, feed_site.feed_url).run_once()
+    assert result.added == 1, result
+    assert engine.store.article(engine.store.resolve(feed_site.base + "/story/1")).published == date(2024, 3, 4)
+
+
 def test_one_request_at_a_time_per_host(engine, feed_site):
     for n in range(4):
         feed_site.publish(n)
