@@ -32,7 +32,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot import handlers, render
+from bot import alerts, handlers, render
 from bot.access import RateLimiter, admin_filter, allowlist_gate, rate_gate
 from bot.config import BotSettings
 from bot.delivery import RetryingRequest, RetryPolicy
@@ -48,7 +48,7 @@ logger = logging.getLogger(__name__)
 #: Updates handled at once. Each waits mostly on the engine thread pool or on Telegram.
 MAX_CONCURRENT_UPDATES = 64
 #: Commands that cost an engine call and therefore count against the per-user limit.
-QUESTION_COMMANDS = ("ask", "search", "source")
+QUESTION_COMMANDS = ("ask", "search", "source", "today")
 #: Admin commands that manage the feeds the index follows.
 FEED_COMMANDS = ("feeds", "addfeed", "removefeed")
 
@@ -108,6 +108,10 @@ def _handlers(settings: BotSettings) -> list[BaseHandler]:
         CommandHandler("search", handlers.search, filters=NEW_MESSAGE),
         CommandHandler("source", handlers.source, filters=NEW_MESSAGE),
         CommandHandler("stats", handlers.stats, filters=NEW_MESSAGE),
+        CommandHandler("today", alerts.today, filters=NEW_MESSAGE),
+        CommandHandler("follow", alerts.follow, filters=NEW_MESSAGE),
+        CommandHandler("unfollow", alerts.unfollow, filters=NEW_MESSAGE),
+        CommandHandler("following", alerts.following, filters=NEW_MESSAGE),
         CommandHandler("add", handlers.add, filters=NEW_MESSAGE & admin_filter(settings)),
         CommandHandler("add", handlers.add_denied, filters=NEW_MESSAGE),
         CommandHandler("feeds", handlers.feeds, filters=NEW_MESSAGE & admin_filter(settings)),
@@ -136,6 +140,7 @@ async def _post_init(app: Application) -> None:
     state = get_state(app)
     if state.settings.newsbot_watch:
         state.watching = asyncio.create_task(_watch_feeds(state), name="feed watcher")
+    alerts.start_alerts(app)
 
 
 async def _watch_feeds(state: BotState) -> None:
@@ -152,7 +157,9 @@ async def _watch_feeds(state: BotState) -> None:
 
 
 async def _post_stop(app: Application) -> None:
-    """Stop the feed watcher: the poll in progress ends (committed whole), then the thread."""
+    """Stop the alerts and the feed watcher: the poll in progress ends (committed whole),
+    then the thread."""
+    await alerts.stop_alerts(app)
     state = get_state(app)
     if state.watching is not None:
         state.stop_watching.set()

@@ -70,6 +70,16 @@ class BotSettings(BaseSettings):
         description="Poll the index's feeds inside the bot process (1), as `retriever watch` "
         "does; off by default (run `retriever watch` beside the bot instead).",
     )
+    newsbot_alerts_per_hour: int = Field(
+        5, ge=0,
+        description="Topic alerts (/follow) one chat gets at most per hour; further matches in "
+        "that hour are dropped. 0 turns alerts off (/follow still records topics).",
+    )
+    newsbot_alerts_check_seconds: float = Field(
+        60.0, gt=0,
+        description="Seconds between two looks for new articles in the index to match against "
+        "the followed topics (whichever process added them).",
+    )
     webhook_url: str | None = Field(
         None,
         description="Public HTTPS URL Telegram should POST updates to. Empty = long polling.",

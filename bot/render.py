@@ -22,7 +22,9 @@ from datetime import date, datetime
 from retrieval.types import (
     OTHER_LANGUAGE,
     Answer,
+    Alert,
     Citation,
+    Digest,
     Feed,
     Hit,
     IngestReport,
@@ -30,6 +32,7 @@ from retrieval.types import (
     ItemResult,
     SearchResult,
     Stats,
+    Subscription,
     also_in,
 )
 
@@ -45,6 +48,10 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("ask", "Answer a question with quoted sentences and sources"),
     ("search", "List the passages that match a question best"),
     ("source", "Reply to a message with this to find its sources"),
+    ("today", "The day's main stories, or a topic's: /today [topic]"),
+    ("follow", "Get a message when news about a topic comes in"),
+    ("following", "The topics this chat follows"),
+    ("unfollow", "Stop following a topic"),
     ("stats", "How many articles I know, and the newest"),
     ("help", "How to use this bot, with example questions"),
     ("start", "Start here"),
@@ -340,6 +347,76 @@ def feed_added_message(feed: Feed, created: bool, watching: bool) -> str:
     when = ("I poll it within a minute" if watching
             else "it is polled by the index's watcher (`retriever watch`, or NEWSBOT_WATCH=1)")
     return f"{verb} {escape(feed.url)} every {feed.every_minutes:g} min; {escape(when)}."
+
+
+#: A quoted sentence in an alert or a digest is clipped here: one glance, not a passage.
+QUOTE_CHARS = 300
+
+
+def _quote(citation: Citation) -> str:
+    return f"“{escape(clip(citation.quote, QUOTE_CHARS))}”"
+
+
+def alert_message(alert: Alert) -> str:
+    """A topic alert: the topic, the linked title with outlet and date, one cited sentence."""
+    c = alert.citation
+    return (f"<b>New on “{escape(clip(alert.topic, 100))}”</b>\n"
+            f"{_source_line('', c.title, c.url, c.source, c.published).lstrip()}\n{_quote(c)}")
+
+
+def following_message(subscriptions: Sequence[Subscription]) -> str:
+    """/following: the chat's topics."""
+    if not subscriptions:
+        return "This chat follows no topics. Follow one with /follow &lt;topic&gt;."
+    topics = "\n".join(f"• {escape(s.topic)}" for s in subscriptions)
+    return (f"<b>Topics this chat follows</b>\n{topics}\n\n"
+            "/unfollow &lt;topic&gt; stops one.")
+
+
+def followed_message(topic: str, created: bool, per_hour: int) -> str:
+    """/follow's reply."""
+    if not created:
+        return f"This chat already follows “{escape(topic)}”. /following lists its topics."
+    limit = (f" (at most {per_hour} an hour)" if per_hour
+             else "; alerts are switched off on this bot for now")
+    return (f"Following “{escape(topic)}”: when a new article about it comes in I post its "
+            f"title, one sentence and the link here{limit}. /unfollow {escape(topic)} stops.")
+
+
+def _outlets(outlets: Sequence[str]) -> str:
+    if not outlets:
+        return ""
+    shown = ", ".join(clip(o, 40) for o in outlets[:4])
+    more = f" and {len(outlets) - 4} more" if len(outlets) > 4 else ""
+    return escape(shown + more)
+
+
+def digest_message(digest: Digest) -> str:
+    """/today: the day's stories, the most widely carried first, one cited sentence each, in
+    one message (stories that do not fit are counted at the end)."""
+    about = f" about “{escape(clip(digest.topic, 100))}”" if digest.topic else ""
+    if digest.day is None:
+        return f"I have no news{about} yet."
+    if not digest.stories:
+        return f"No story{about} on {digest.day.isoformat()}."
+    when = ("today" if digest.day == digest.asked
+            else f"of {digest.day.isoformat()} (the latest day I have news from)")
+    head = f"<b>Main stories {when}{about}</b>"
+    blocks = []
+    for n, story in enumerate(digest.stories, 1):
+        c = story.citation
+        carried = _outlets(story.outlets)
+        count = f" ({len(story.outlets)} outlets)" if len(story.outlets) > 1 else ""
+        meta = f" — {carried}{count}" if carried else ""
+        blocks.append(f"<b>{n}.</b> {_title_link(c.title, c.url)}{meta}\n{_quote(c)}")
+    text = head
+    for shown, block in enumerate(blocks):
+        rest = len(blocks) - shown - 1
+        tail = f"\n\n…and {rest} more" if rest else ""
+        if utf16_len(f"{text}\n\n{block}{tail}") > MESSAGE_LIMIT:
+            return f"{text}\n\n…and {len(blocks) - shown} more"
+        text = f"{text}\n\n{block}"
+    return text
 
 
 def help_message(username: str) -> str:

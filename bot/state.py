@@ -137,6 +137,9 @@ class BotState:
     #: The feed watcher's task (NEWSBOT_WATCH=1), started in post_init, stopped in post_stop.
     watching: asyncio.Task | None = None
     stop_watching: threading.Event = field(default_factory=threading.Event)
+    #: The task that posts topic alerts (bot/alerts.py), from post_init to post_stop.
+    alerting: asyncio.Task | None = None
+    stop_alerting: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class _HasBotData(Protocol):

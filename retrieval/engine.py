@@ -19,6 +19,7 @@ from datetime import date, datetime, timedelta, timezone
 
 import numpy as np
 
+from retrieval.alerts import Alerts
 from retrieval.answer import DEFAULT_ANSWER, AnswerParams, check_citations, compose, passage_refusal
 from retrieval import dupes
 from retrieval.chunking import chunk_article, embedding_text
@@ -87,6 +88,7 @@ class Engine:
         self._load_locks = {name: threading.Lock() for name in ("_embedder", "_bulk_embedder", "_reader")}
         self._ingest_lock = threading.Lock()
         self._fetcher = Fetcher.from_settings(settings)
+        self._alerts: Alerts | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -579,6 +581,16 @@ class Engine:
     def remove_feed(self, url: str) -> Feed | None:
         """Stop following ``url`` (its articles stay); None when it was not followed."""
         return self.store.delete_feed(url.strip())
+
+    # ------------------------------------------------------------------ alerts
+
+    @property
+    def alerts(self) -> Alerts:
+        """Topic subscriptions, alerts on new articles and the day's digest
+        (:mod:`retrieval.alerts`); built on first use."""
+        if self._alerts is None:
+            self._alerts = Alerts(self)
+        return self._alerts
 
     # ------------------------------------------------------------------ info
 

@@ -42,7 +42,7 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +60,7 @@ from retrieval.errors import (
 from retrieval.dupes import PARAMS as DUPES_PARAMS
 from retrieval.dupes import Signature
 from retrieval.sources import parse_date
-from retrieval.types import AlternativeSource, Article, Chunk, DateRange, Feed, Filters
+from retrieval.types import AlternativeSource, Article, Chunk, DateRange, Feed, Filters, Subscription
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +133,25 @@ CREATE TABLE IF NOT EXISTS article_sources (
 CREATE INDEX IF NOT EXISTS article_sources_article ON article_sources(article_id);
 CREATE UNIQUE INDEX IF NOT EXISTS article_sources_url ON article_sources(url) WHERE url IS NOT NULL;
 """
+
+#: Topic alerts (retrieval/alerts.py): the topics each chat follows, what was announced to whom
+#: (an article is announced once per chat; the rows also count the alerts of the last hour),
+#: and the last chunk id matched against the topics. Made by the first ``follow``, like
+#: ``feeds``: older indexes keep their format; until then nobody follows anything.
+_ALERTS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS alert_topics (
+    chat INTEGER NOT NULL, topic TEXT NOT NULL COLLATE NOCASE, added_at TEXT NOT NULL,
+    PRIMARY KEY (chat, topic)
+);
+CREATE TABLE IF NOT EXISTS alerts_sent (
+    chat INTEGER NOT NULL, article_id TEXT NOT NULL, topic TEXT NOT NULL, sent_at TEXT NOT NULL,
+    PRIMARY KEY (chat, article_id)
+);
+CREATE INDEX IF NOT EXISTS alerts_sent_time ON alerts_sent(chat, sent_at);
+CREATE TABLE IF NOT EXISTS alert_cursor (name TEXT PRIMARY KEY, chunk_id INTEGER NOT NULL);
+"""
+#: The one row of ``alert_cursor``.
+_CURSOR = "alerts"
 
 #: BM25 column weights for (title, body). The title is repeated in every chunk of an article,
 #: so it gets a lower weight than the passage itself.
@@ -626,6 +645,155 @@ class Store:
                  feed.last_error, feed.errors, feed.etag, feed.last_modified, added, feed.url),
             )
 
+    # ------------------------------------------------------------------ alerts
+
+    def _has_table(self, name: str) -> bool:
+        with self._db() as conn:
+            return conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,)
+            ).fetchone() is not None
+
+    def max_chunk_id(self) -> int:
+        """The newest chunk's id (0 for none). Chunk ids are never reused, so every chunk a
+        later commit adds, whichever process makes it, has a larger id."""
+        with self._db() as conn:
+            return int(conn.execute("SELECT COALESCE(MAX(id), 0) FROM chunks").fetchone()[0])
+
+    def articles_after(self, chunk_id: int, up_to: int) -> list[str]:
+        """Ids of the articles with a chunk id in (``chunk_id``, ``up_to``]: added or updated
+        since, oldest first."""
+        with self._db() as conn:
+            rows = conn.execute(
+                "SELECT article_id FROM chunks WHERE id > ? AND id <= ? GROUP BY article_id ORDER BY MIN(id)",
+                (chunk_id, up_to),
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    def article_chunks(self, article_id: str) -> tuple[list[int], list[Chunk], np.ndarray]:
+        """An article's chunk ids and chunks in order, and their stored (title + passage)
+        vectors."""
+        with self._db() as conn:
+            rows = conn.execute(
+                "SELECT id, ordinal, start, end, text, vector FROM chunks WHERE article_id=? ORDER BY ordinal",
+                (article_id,),
+            ).fetchall()
+        ids = [r[0] for r in rows]
+        chunks = [Chunk(article_id, r[1], r[2], r[3], r[4]) for r in rows]
+        if not rows:
+            return ids, chunks, np.zeros((0, self.dimension), dtype=np.float32)
+        return ids, chunks, np.stack([np.frombuffer(r[5], dtype=np.float32) for r in rows])
+
+    def outlets(self, article_ids: Sequence[str]) -> dict[str, tuple[str, ...]]:
+        """Article id → the outlets that carry it (a name, else the URL's host), the one place
+        that says so: the article's own outlet, then those of the near copies folded into it
+        (:meth:`alternatives`), each once."""
+        if not article_ids:
+            return {}
+        marks = ",".join("?" * len(article_ids))
+        with self._db() as conn:
+            rows = conn.execute(
+                f"SELECT id, source, url FROM articles WHERE id IN ({marks})", list(article_ids)
+            ).fetchall()
+        also = self.alternatives([r[0] for r in rows])
+        out: dict[str, tuple[str, ...]] = {}
+        for article_id, source, url in rows:
+            names = [(source or "").strip() or _host(url)]
+            names += [(a.source or "").strip() or _host(a.url) for a in also.get(article_id, ())]
+            out[article_id] = tuple(dict.fromkeys(n for n in names if n))
+        return out
+
+    def articles_of_day(self, day: date) -> list[str]:
+        """Ids of the articles published on ``day`` (without a date: added that day)."""
+        with self._db() as conn:
+            rows = conn.execute(
+                "SELECT id FROM articles WHERE COALESCE(published, substr(added_at, 1, 10)) = ? "
+                "ORDER BY added_at, id",
+                (day.isoformat(),),
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    def latest_day(self, on_or_before: date) -> date | None:
+        """The newest day, not after ``on_or_before``, on which some article was published."""
+        with self._db() as conn:
+            row = conn.execute(
+                "SELECT MAX(COALESCE(published, substr(added_at, 1, 10))) FROM articles "
+                "WHERE COALESCE(published, substr(added_at, 1, 10)) <= ?",
+                (on_or_before.isoformat(),),
+            ).fetchone()
+        return parse_date(row[0]) if row and row[0] else None
+
+    def subscriptions(self, chat: int | None = None) -> list[Subscription]:
+        """The topics ``chat`` follows (every chat's when None), oldest first."""
+        if not self._has_table("alert_topics"):
+            return []
+        where, params = ("WHERE chat=?", [chat]) if chat is not None else ("", [])
+        with self._db() as conn:
+            rows = conn.execute(
+                f"SELECT chat, topic, added_at FROM alert_topics {where} ORDER BY added_at, rowid",
+                params,
+            ).fetchall()
+        return [Subscription(r[0], r[1], datetime.fromisoformat(r[2])) for r in rows]
+
+    def put_subscription(self, chat: int, topic: str, now: datetime) -> bool:
+        """``chat`` follows ``topic`` (case-insensitive); False when it already did. The first
+        subscription of an index starts matching at the newest chunk: no backlog alerts."""
+        self.require_writable()
+        with self._db() as conn, conn:
+            conn.executescript(_ALERTS_SCHEMA)
+        with self._db() as conn, conn:
+            conn.execute("INSERT OR IGNORE INTO alert_cursor(name, chunk_id) "
+                         "SELECT ?, COALESCE(MAX(id), 0) FROM chunks", (_CURSOR,))
+            cursor = conn.execute("INSERT OR IGNORE INTO alert_topics(chat, topic, added_at) VALUES (?, ?, ?)",
+                                  (chat, topic, _time(now)))
+            return cursor.rowcount == 1
+
+    def delete_subscription(self, chat: int, topic: str) -> bool:
+        """``chat`` no longer follows ``topic``; False when it did not."""
+        self.require_writable()
+        if not self._has_table("alert_topics"):
+            return False
+        with self._db() as conn, conn:
+            return conn.execute("DELETE FROM alert_topics WHERE chat=? AND topic=?",
+                                (chat, topic)).rowcount == 1
+
+    def alert_cursor(self) -> int | None:
+        """The last chunk id matched against the topics (None before the first follow)."""
+        if not self._has_table("alert_cursor"):
+            return None
+        with self._db() as conn:
+            row = conn.execute("SELECT chunk_id FROM alert_cursor WHERE name=?", (_CURSOR,)).fetchone()
+        return int(row[0]) if row else None
+
+    def set_alert_cursor(self, chunk_id: int) -> None:
+        with self._db() as conn, conn:
+            conn.execute("UPDATE alert_cursor SET chunk_id=MAX(chunk_id, ?) WHERE name=?", (chunk_id, _CURSOR))
+
+    def claim_alert(self, chat: int, article_id: str, topic: str, now: datetime,
+                    per_hour: int) -> str:
+        """Record that ``article_id`` is announced to ``chat``, before it is sent (a crash
+        loses one alert rather than sending it twice): "claimed", "sent before" (never twice)
+        or "over limit" (``per_hour`` alerts to this chat in the last hour already)."""
+        with self._db() as conn:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                if conn.execute("SELECT 1 FROM alerts_sent WHERE chat=? AND article_id=?",
+                                (chat, article_id)).fetchone():
+                    conn.rollback()
+                    return "sent before"
+                hour_ago = _time(now - timedelta(hours=1))
+                recent = conn.execute("SELECT COUNT(*) FROM alerts_sent WHERE chat=? AND sent_at > ?",
+                                      (chat, hour_ago)).fetchone()[0]
+                if recent >= per_hour:
+                    conn.rollback()
+                    return "over limit"
+                conn.execute("INSERT INTO alerts_sent(chat, article_id, topic, sent_at) VALUES (?, ?, ?, ?)",
+                             (chat, article_id, topic, _time(now)))
+                conn.commit()
+            except BaseException:
+                _rollback(conn)
+                raise
+        return "claimed"
+
     # ------------------------------------------------------------------ retention
 
     def articles_older_than(self, cutoff: date) -> list[str]:
@@ -1065,6 +1233,13 @@ def _connect(db: Path, read_only_reason: str | None) -> sqlite3.Connection:
 
 def _time(value: datetime | None) -> str | None:
     return value.astimezone(timezone.utc).isoformat(timespec="seconds") if value else None
+
+
+def _host(url: str | None) -> str:
+    from urllib.parse import urlsplit
+
+    host = (urlsplit(url).hostname or "") if url else ""
+    return host.removeprefix("www.")
 
 
 def _feed_from_row(row: Sequence[Any]) -> Feed:

@@ -404,3 +404,47 @@ class PollResult:
         }[self.status]
         return (f"poll {self.url}: {what} in {self.seconds:.1f}s; next poll "
                 f"{self.next_poll.isoformat(timespec='seconds')}")
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """A topic a chat follows (``/follow``): new articles that match it are announced there.
+    ``chat`` is the subscriber's id (for the bot, a Telegram chat id)."""
+
+    chat: int
+    topic: str
+    added_at: datetime
+
+
+@dataclass(frozen=True)
+class Alert:
+    """A new article that matches a topic ``chat`` follows: its title, link and one cited
+    sentence (``citation``); ``cosine`` and ``coverage`` are the match's scores
+    (:mod:`retrieval.alerts`)."""
+
+    chat: int
+    topic: str
+    citation: Citation
+    cosine: float
+    coverage: float
+
+
+@dataclass(frozen=True)
+class Story:
+    """One story of a day: ``citation`` cites one sentence of its lead article; ``outlets``
+    carry it (its articles' outlets, each once) and ``articles`` counts them."""
+
+    citation: Citation
+    outlets: tuple[str, ...]
+    articles: int = 1
+
+
+@dataclass(frozen=True)
+class Digest:
+    """The main stories of ``day`` (about ``topic`` when one is given), the most widely carried
+    first; ``day`` is None when the index has no article up to the day asked for."""
+
+    day: date | None
+    topic: str
+    stories: tuple[Story, ...]
+    asked: date | None = None  # the day asked for (``day`` is the latest one with news)

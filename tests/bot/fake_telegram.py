@@ -10,6 +10,7 @@ matters to us:
 * 400 ``message is too long`` over 4096 UTF-16 units (counted after HTML parsing, as Telegram
   does), 400 ``can't parse entities`` on unbalanced or unknown HTML tags and stray ``<``/``&``,
   400 ``BUTTON_DATA_INVALID`` on callback_data over 64 bytes, 400 ``message is not modified``;
+* ``getChatMember``: "administrator" for the users in :attr:`chat_admins`, else "member";
 * 401 for a wrong token, 404 for unknown methods, and any error on demand (:meth:`fail_next`),
   e.g. 429 with ``retry_after``;
 * outages on demand: a method (or all of them) failing with a status, or dropping the
@@ -95,6 +96,9 @@ class FakeTelegram:
     messages: dict[tuple[int, int], dict[str, Any]] = field(default_factory=dict)
     commands: list[dict[str, Any]] = field(default_factory=list)
     webhook: _Webhook | None = None
+    #: chat id → user ids of its administrators (getChatMember answers "administrator" for
+    #: them, "member" for everyone else).
+    chat_admins: dict[int, set[int]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._cv = threading.Condition()
@@ -382,6 +386,18 @@ class FakeTelegram:
     async def _api_leaveChat(self, p: dict[str, Any]) -> Any:
         self._chat(p)
         return True
+
+    async def _api_getChatMember(self, p: dict[str, Any]) -> Any:
+        chat = self._chat(p)
+        user_id = int(p.get("user_id", 0))
+        user = {"id": user_id, "is_bot": False, "first_name": f"User {user_id}"}
+        if user_id not in self.chat_admins.get(chat["id"], set()):
+            return {"status": "member", "user": user}
+        rights = ("can_be_edited", "is_anonymous", "can_manage_chat", "can_delete_messages",
+                  "can_manage_video_chats", "can_restrict_members", "can_promote_members",
+                  "can_change_info", "can_invite_users", "can_post_stories", "can_edit_stories",
+                  "can_delete_stories")
+        return {"status": "administrator", "user": user, **{r: False for r in rights}}
 
     async def _api_answerCallbackQuery(self, p: dict[str, Any]) -> Any:
         if len(p.get("text", "")) > 200:
