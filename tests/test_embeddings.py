@@ -37,3 +37,18 @@ def test_backend_choice(onnx_embedder, onnx_cache):
     auto = load_embedder("all-MiniLM-L6-v2", cache_dir=onnx_cache)
     assert type(auto).__name__ == "OnnxEmbedder" and auto.name == "all-MiniLM-L6-v2"
     assert len(list(onnx_cache.glob("*.onnx"))) == 1  # exported once, then reused
+
+
+def test_token_batches_bound_the_padding_of_each_call():
+    """A long question embedded with short sentences is not allowed to pad them to its length."""
+    from retrieval.onnx_embedder import token_batches
+
+    lengths = [256] + [20] * 40 + [150] * 3
+    batches = token_batches(lengths, max_texts=32, max_tokens=2048)
+    assert sorted(i for batch in batches for i in batch) == list(range(len(lengths)))
+    for batch in batches:
+        assert len(batch) <= 32
+        assert len(batch) * max(lengths[i] for i in batch) <= 2048
+    assert [0] in batches  # the 256-token text goes alone: 12 x 256 would pass 2,048
+    assert token_batches([5000, 3]) == [[1], [0]]  # longer than the budget: alone, not dropped
+    assert token_batches([]) == []
