@@ -162,6 +162,16 @@ def answer_messages(answer: Answer) -> list[str]:
     return _pack(blocks)
 
 
+def _keep_together(blocks: list[_Block]) -> list[_Block]:
+    """One listed item's blocks as a single block when they fit one message, so that a page
+    break never falls between a passage's source line and its text; an item longer than a
+    message keeps its blocks and is split between them."""
+    joined = "".join((b.sep if i else "") + b.html for i, b in enumerate(blocks))
+    if blocks and utf16_len(joined) <= MESSAGE_LIMIT:
+        return [_Block(joined, blocks[0].sep)]
+    return blocks
+
+
 def _hit_blocks(label: str, hit: Hit, span: tuple[int, int] | None = None) -> list[_Block]:
     """A passage's source line and its text in a blockquote; ``span`` (offsets into
     ``hit.text``) is set in bold when the whole passage fits one message."""
@@ -177,9 +187,11 @@ def _hit_blocks(label: str, hit: Hit, span: tuple[int, int] | None = None) -> li
 
 def hits_messages(hits: Sequence[Hit], heading: str, *, first_number: int = 1) -> list[str]:
     """A numbered list of passages (for /search, /source and "More sources")."""
-    blocks = [_Block(f"<b>{escape(clip(heading, 300))}</b>")]
+    heading_block = _Block(f"<b>{escape(clip(heading, 300))}</b>")
+    blocks = [] if hits else [heading_block]
     for offset, hit in enumerate(hits):
-        blocks.extend(_hit_blocks(f"<b>{first_number + offset}.</b>", hit))
+        item = _hit_blocks(f"<b>{first_number + offset}.</b>", hit)
+        blocks.extend(_keep_together([heading_block, *item] if offset == 0 else item))
     return _pack(blocks)
 
 
@@ -204,10 +216,17 @@ def passage_messages(citation: Citation, hit: Hit | None) -> list[str]:
 
 
 def inline_quote(hit: Hit) -> str:
-    """The message posted when an inline result is chosen: a quote and its citation."""
+    """The message posted when an inline result is chosen: a quote and its citation. A passage
+    that opens with a quotation mark of its own gets no second one."""
     meta = _meta(hit.source, hit.published)
     cite = _title_link(hit.title, hit.url) + (f", {meta}" if meta else "")
-    return f"“{escape(clip(hit.text, SNIPPET_CHARS))}”\n— {cite}"
+    text = escape(clip(hit.text, SNIPPET_CHARS))
+    quoted = text if text.startswith(_OPENING_QUOTES) else f"“{text}”"
+    return f"{quoted}\n— {cite}"
+
+
+#: Quotation marks a passage may open with: “ " ‘ ' « „ and the German/Swiss ones.
+_OPENING_QUOTES = ("“", '"', "‘", "'", "«", "„", "‚", "‹", "»")
 
 
 def inline_description(hit: Hit) -> str:
