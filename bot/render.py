@@ -162,6 +162,19 @@ def answer_messages(answer: Answer) -> list[str]:
     return _pack(blocks)
 
 
+def clipped_note(question: str) -> str:
+    """Said before the answer to a long message: which question of it was answered."""
+    return f"<i>Your message was long; I answered: {escape(clip(question, 300))}</i>"
+
+
+def with_note(note: str, pages: list[str]) -> list[str]:
+    """``pages`` with a short HTML ``note`` at the top of the first one (or on a page of its
+    own when the first is full)."""
+    if pages and utf16_len(f"{note}\n\n{pages[0]}") <= MESSAGE_LIMIT:
+        return [f"{note}\n\n{pages[0]}", *pages[1:]]
+    return [note, *pages]
+
+
 def _keep_together(blocks: list[_Block]) -> list[_Block]:
     """One listed item's blocks as a single block when they fit one message, so that a page
     break never falls between a passage's source line and its text; an item longer than a

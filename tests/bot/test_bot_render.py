@@ -180,3 +180,11 @@ def test_a_passage_longer_than_a_message_is_still_split() -> None:
     assert len(pages) >= 3 and pages[0].startswith("<b>Passages for: x</b>")
     assert sum(p.count("word") for p in pages) == 2000
 
+
+def test_a_note_goes_on_top_of_the_first_page() -> None:
+    note = render.clipped_note("What did <Lopez> say?" + " very" * 200)
+    assert note.startswith("<i>Your message was long; I answered: What did &lt;Lopez&gt; say?")
+    assert html_error(note) is None and len(note) < 400
+    assert render.with_note(note, ["Answer."]) == [f"{note}\n\nAnswer."]
+    full = "x" * render.MESSAGE_LIMIT
+    assert render.with_note(note, [full, "more"]) == [note, full, "more"]
