@@ -30,10 +30,12 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
+from functools import partial
 from pathlib import Path
 
 from bot.filters import clip_question
 from retrieval import Engine, Settings
+from retrieval.types import content_hash
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATASET = ROOT.parent / "shared" / "datasets" / "rtqa"
@@ -67,7 +69,7 @@ def long_message(questions: list[str], rng: random.Random) -> str:
     return " ".join(preamble.split()[:250]) + " Anyway, my real question: " + rng.choice(questions)
 
 
-def write_articles(dataset: Path, known: Callable[[str], bool], count: int,
+def write_articles(dataset: Path, known: Callable[[dict], bool], count: int,
                    folder: Path) -> list[Path]:
     """``count`` rtqa articles the index does not hold, as text files with front matter."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -76,7 +78,7 @@ def write_articles(dataset: Path, known: Callable[[str], bool], count: int,
     with gzip.open(dataset / "articles.jsonl.gz", "rt", encoding="utf-8") as lines:
         for line in lines:
             article = json.loads(line)
-            if known(article["url"]) or article["text"] in texts or not 2000 < len(article["text"]) < 8000:
+            if known(article) or article["text"] in texts or not 2000 < len(article["text"]) < 8000:
                 continue
             texts.add(article["text"])
             path = folder / f"{len(paths):03}.txt"
@@ -87,6 +89,12 @@ def write_articles(dataset: Path, known: Callable[[str], bool], count: int,
             if len(paths) == count:
                 break
     return paths
+
+
+def _indexed(engine: Engine, article: dict) -> bool:
+    """The index has this article: by URL, or the same title and text under another URL."""
+    digest = content_hash(article["title"] + "\n" + article["text"])
+    return engine.store.has_url(article["url"]) or engine.store.find_by_hash(digest) is not None
 
 
 def main() -> int:
@@ -110,7 +118,8 @@ def main() -> int:
         index = Path(shutil.copytree(args.index, work / "index"))
         extra = {} if args.two_embedders else {"one_embedder": True}
         engine = Engine.open(Settings(index=index), **extra)
-        articles = write_articles(args.dataset, engine.store.has_url, 2 * args.adds, work / "articles")
+        articles = write_articles(args.dataset, partial(_indexed, engine), 2 * args.adds,
+                                  work / "articles")
         as_of = date(2022, 6, 1)
         engine.embedder  # what post_init does
         engine.ask("warm-up question", as_of=as_of)

@@ -126,8 +126,9 @@ class Engine:
         slower on a 2-core CPU (docs/BENCHMARKS.md). Both give the same vectors.
 
         With ``one_embedder`` it is the question embedder: a process that answers questions and
-        ingests now and then (the bot's /add) keeps one model in memory, not two (torch and
-        sentence-transformers cost ~480 MB and ~12 s to load, for a few chunks per /add)."""
+        ingests now and then (the bot's /add) keeps one model in memory, not two. A 2-article
+        /add in the bot took 9.1 s and left it 470 MB bigger on torch, 1.3 s and 44 MB on the
+        question model (benchmarks/bot_memory.py, docs/BENCHMARKS.md)."""
         if self.one_embedder:
             return self.embedder
         backend = "torch" if self.settings.backend == "auto" else self.settings.backend

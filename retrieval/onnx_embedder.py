@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import os
+import threading
 import warnings
 from pathlib import Path
 
@@ -114,6 +115,11 @@ class OnnxEmbedder:
 
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3
+        # One call at a time: onnxruntime's own threads already use every core of a small CPU,
+        # and concurrent calls each take their working memory from the session's arena, which
+        # never shrinks (four threads asking: +230 MB over 100 questions; one at a time: +70).
+        # Held per batch, so a long ingest delays a question by one batch, not by the whole call.
+        self._run_lock = threading.Lock()
         self._session = onnxruntime.InferenceSession(
             str(onnx_file), options, providers=["CPUExecutionProvider"]
         )
@@ -138,9 +144,10 @@ class OnnxEmbedder:
             for row, i in enumerate(batch):
                 ids[row, : len(encodings[i].ids)] = encodings[i].ids
                 mask[row, : len(encodings[i].ids)] = 1
-            hidden = self._session.run(
-                None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-            )[0]
+            with self._run_lock:
+                hidden = self._session.run(
+                    None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+                )[0]
             summed = (hidden * mask[..., None]).sum(axis=1)
             vectors = summed / np.maximum(mask.sum(axis=1, keepdims=True), 1)
             vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
