@@ -52,3 +52,17 @@ def test_token_batches_bound_the_padding_of_each_call():
     assert [0] in batches  # the 256-token text goes alone: 12 x 256 would pass 2,048
     assert token_batches([5000, 3]) == [[1], [0]]  # longer than the budget: alone, not dropped
     assert token_batches([]) == []
+
+
+def test_one_embedder_serves_questions_and_ingest(tmp_path):
+    """The bot's engine keeps one model: ingest reuses the question embedder."""
+    from retrieval import Settings
+    from retrieval.engine import Engine
+
+    settings = Settings(index=tmp_path / "index", model="hash-64")
+    one = Engine.open(settings, create=True, one_embedder=True)
+    assert one.bulk_embedder is one.embedder
+    report = one.ingest([str(SEED)])
+    assert report.count("added") == 1 and one.bulk_embedder is one.embedder
+    two = Engine.open(settings)
+    assert two.bulk_embedder is not two.embedder  # the CLI's default: a model for each
