@@ -125,7 +125,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from retrieval.config import describe_settings_error as describe_engine_settings_error
 
     try:
-        engine = Engine.open(Settings())
+        # One model for questions and /add: a second (torch) copy for ingest would stay loaded.
+        engine = Engine.open(Settings(), one_embedder=True)
     except ValidationError as err:
         logger.error("%s", describe_engine_settings_error(err))
         return 1

@@ -15,7 +15,7 @@ from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from telegram import Update
+from telegram import InlineQueryResultsButton, Update
 from telegram.constants import ChatType
 from telegram.error import TelegramError
 from telegram.ext import ApplicationHandlerStop, ContextTypes, filters
@@ -24,6 +24,14 @@ from bot.config import BotSettings
 from bot.state import get_state
 
 logger = logging.getLogger(__name__)
+
+#: The reply to someone outside ALLOWED_CHAT_IDS in a private chat ({user_id}: theirs, which
+#: is what the operators need to add them).
+PRIVATE_BOT = ("Sorry, this bot is private: it answers only the people and groups its "
+               "operators have allowed. If you should have access, send them your user id: "
+               "{user_id}.")
+#: Seconds Telegram may keep the empty inline answer for an unlisted user (for them alone).
+PRIVATE_INLINE_CACHE_SECONDS = 60
 
 
 def is_allowed(update: Update, settings: BotSettings) -> bool:
@@ -44,8 +52,8 @@ def is_allowed(update: Update, settings: BotSettings) -> bool:
 
 
 async def allowlist_gate(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Drop updates from chats outside the allowlist; leave groups and channels we were
-    added to without permission."""
+    """Stop updates from chats outside the allowlist: leave groups and channels we were added
+    to without permission, and tell unlisted users that the bot is private."""
     if not isinstance(update, Update):
         raise ApplicationHandlerStop
     if is_allowed(update, get_state(context).settings):
@@ -57,7 +65,30 @@ async def allowlist_gate(update: object, context: ContextTypes.DEFAULT_TYPE) -> 
             await context.bot.leave_chat(chat.id)
         except TelegramError as err:  # already gone, or kicked: nothing left to do
             logger.debug("leaveChat %s failed: %s", chat.id, err)
+    else:
+        try:
+            await _turn_away(update, context)
+        except TelegramError as err:  # blocked by the user, say: nothing left to do
+            logger.debug("Could not tell user %s the bot is private: %s",
+                         update.effective_user and update.effective_user.id, err)
     raise ApplicationHandlerStop
+
+
+async def _turn_away(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """An unlisted user: an empty inline answer (no endless spinner) that offers the private
+    chat, an alert for a button, one reply per message within the per-user rate limit."""
+    user = update.effective_user
+    if user is None:
+        return
+    text = PRIVATE_BOT.format(user_id=user.id)
+    if update.inline_query:
+        button = InlineQueryResultsButton(text="This bot is private", start_parameter="private")
+        await update.inline_query.answer([], cache_time=PRIVATE_INLINE_CACHE_SECONDS,
+                                         is_personal=True, button=button)
+    elif update.callback_query:
+        await update.callback_query.answer(text[:200], show_alert=True)
+    elif update.message and get_state(context).limiter.hit(user.id).allowed:
+        await update.message.reply_text(text)
 
 
 @dataclass(frozen=True)

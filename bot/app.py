@@ -51,6 +51,10 @@ MAX_CONCURRENT_UPDATES = 64
 QUESTION_COMMANDS = ("ask", "search", "source", "today")
 #: Admin commands that manage the feeds the index follows.
 FEED_COMMANDS = ("feeds", "addfeed", "removefeed")
+#: A photo with a caption: the caption is read as a question.
+CAPTIONED_PHOTO = filters.PHOTO & filters.CAPTION
+#: Edits of messages (not channel posts); handlers.on_edit answers those that change a question.
+EDITED = filters.UpdateType.EDITED_MESSAGE
 
 
 def build_application(
@@ -96,14 +100,17 @@ def _question_handlers() -> list[BaseHandler]:
     """The rate gate, on exactly the updates that ask the engine something."""
     return [
         CommandHandler(QUESTION_COMMANDS, rate_gate, filters=NEW_MESSAGE),
+        CommandHandler("start", rate_gate, filters=NEW_MESSAGE, has_args=True),  # deep links
         MessageHandler(NEW_MESSAGE & filters.TEXT & ~filters.COMMAND & ADDRESSED, rate_gate),
+        MessageHandler(NEW_MESSAGE & CAPTIONED_PHOTO & ADDRESSED, rate_gate),
     ]
 
 
 def _handlers(settings: BotSettings) -> list[BaseHandler]:
     private = filters.ChatType.PRIVATE
     return [
-        CommandHandler(("start", "help"), handlers.help_command, filters=NEW_MESSAGE),
+        CommandHandler("start", handlers.start, filters=NEW_MESSAGE),
+        CommandHandler("help", handlers.help_command, filters=NEW_MESSAGE),
         CommandHandler("ask", handlers.ask, filters=NEW_MESSAGE),
         CommandHandler("search", handlers.search, filters=NEW_MESSAGE),
         CommandHandler("source", handlers.source, filters=NEW_MESSAGE),
@@ -121,6 +128,8 @@ def _handlers(settings: BotSettings) -> list[BaseHandler]:
         CommandHandler(FEED_COMMANDS, handlers.feeds_denied, filters=NEW_MESSAGE),
         MessageHandler(NEW_MESSAGE & filters.TEXT & ~filters.COMMAND & ADDRESSED,
                        handlers.on_text),
+        MessageHandler(NEW_MESSAGE & CAPTIONED_PHOTO & ADDRESSED, handlers.on_caption),
+        MessageHandler(EDITED & (filters.TEXT | filters.CAPTION), handlers.on_edit),
         MessageHandler(NEW_MESSAGE & private & filters.COMMAND, handlers.unknown_command),
         MessageHandler(NEW_MESSAGE & private & ~filters.TEXT, handlers.not_text),
         CallbackQueryHandler(handlers.on_button, pattern=r"^[pm]:"),

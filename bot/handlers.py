@@ -26,9 +26,18 @@ from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from bot import render
+from bot.access import rate_gate
 from bot.conversation import follow_up, remember
-from bot.delivery import DeliveryFailed, is_outage
-from bot.filters import clip_question, command_argument, quoted_text, without_mention
+from bot.delivery import DeliveryFailed
+from bot.filters import (
+    clip_lookup,
+    clip_question,
+    command_argument,
+    deep_link_question,
+    question_in,
+    quoted_text,
+    without_mention,
+)
 from bot.replies import (
     MORE_PAGE_SIZE,
     NO_PREVIEW,
@@ -63,20 +72,34 @@ SOURCE_USAGE = "Reply to a message with /source and I will look for the articles
 
 
 async def help_command(update: Update, context: Context) -> None:
-    """/start and /help."""
+    """/help, and /start without a payload."""
     if message := update.effective_message:
         await send_pages(message, [render.help_message(context.bot.username)])
 
 
+async def start(update: Update, context: Context) -> None:
+    """/start; from a deep link ``t.me/<bot>?start=What_did_X_say`` the payload is a question
+    (see :func:`bot.filters.deep_link_question`)."""
+    if (message := update.effective_message) and (payload := command_argument(message)):
+        await answer_question(message, context, deep_link_question(payload))
+    else:
+        await help_command(update, context)
+
+
 async def answer_question(message: Message, context: Context, question: str) -> None:
     """Answer ``question`` (a follow-up resolved first) with quoted sentences, sources and
-    passage buttons; what was understood of a follow-up heads the answer."""
+    passage buttons; what was understood of a follow-up heads the answer, and a long message
+    is answered for its question (see :func:`bot.filters.clip_question`) and says so."""
     state = get_state(context)
-    asked = follow_up(state.conversations, message, clip_question(question))
+    clipped = clip_question(question)
+    state.asked.remember(message.chat_id, message.message_id, clipped.text)
+    asked = follow_up(state.conversations, message, clipped.text)
     async with working(message, state.settings.progress_after_seconds) as progress:
-        answer = await asyncio.to_thread(state.engine.ask, clip_question(asked.question), as_of=date.today())
+        answer = await asyncio.to_thread(state.engine.ask, asked.question, as_of=date.today())
     markup = None if answer.abstained else answer_keyboard(state.answers.put(answer), answer)
     pages = render.understood(asked.label, render.answer_messages(answer))
+    if clipped.clipped:
+        pages = render.with_note(render.clipped_note(clipped.question), pages)
     sent = await send_pages(message, pages, markup, replace=progress.message)
     remember(state.conversations, message, answer, sent)
 
@@ -86,7 +109,7 @@ async def lookup_sources(message: Message, context: Context, text: str) -> None:
     state = get_state(context)
     async with working(message, state.settings.progress_after_seconds) as progress:
         hits = await asyncio.to_thread(
-            state.engine.search, clip_question(text), k=SEARCH_K, as_of=date.today()
+            state.engine.search, clip_lookup(text), k=SEARCH_K, as_of=date.today()
         )
     if not hits:
         await send_pages(message, ["I found no article that this message could come from."],
@@ -130,6 +153,30 @@ async def on_text(update: Update, context: Context) -> None:
         await message.reply_text(ASK_USAGE)
 
 
+async def on_caption(update: Update, context: Context) -> None:
+    """A captioned photo addressed to the bot: the caption is the question."""
+    if not (message := update.effective_message):
+        return
+    if question := without_mention(message):
+        await answer_question(message, context, question)
+    else:
+        await message.reply_text(ASK_USAGE)
+
+
+async def on_edit(update: Update, context: Context) -> None:
+    """An edited message that was a question the bot answered: answer the new question, in a
+    new reply to it. An edit that leaves the question as it was (formatting, a typo in the
+    @mention) is not answered twice; edits of other messages are ignored."""
+    if not (message := update.edited_message):
+        return
+    before = get_state(context).asked.get(message.chat_id, message.message_id)
+    question = question_in(message)
+    if before is None or not question or clip_question(question).text == before:
+        return
+    await rate_gate(update, context)  # here, not in the app's gate: only real changes count
+    await answer_question(message, context, question)
+
+
 async def search(update: Update, context: Context) -> None:
     """/search <question>: the best passages, not an answer."""
     if not (message := update.effective_message):
@@ -139,8 +186,8 @@ async def search(update: Update, context: Context) -> None:
         return
     state = get_state(context)
     async with working(message, state.settings.progress_after_seconds) as progress:
-        found = await asyncio.to_thread(state.engine.find,
-                                        clip_question(question), k=SEARCH_K, as_of=date.today())
+        found = await asyncio.to_thread(state.engine.find, clip_question(question).text,
+                                        k=SEARCH_K, as_of=date.today())
     pages = render.hits_messages(found.hits, f"Passages for: {question}",
                                  note=render.search_note(found)) if found.hits else [
         "No passages match that question."]
@@ -274,7 +321,7 @@ async def on_inline(update: Update, context: Context) -> None:
     if not text:
         results = [_inline_help(context.bot.username)]
     else:
-        found = await asyncio.to_thread(get_state(context).engine.find, clip_question(text),
+        found = await asyncio.to_thread(get_state(context).engine.find, clip_question(text).text,
                                         k=INLINE_K, as_of=date.today())
         hits = found.hits if found.good_match else ()  # nothing rather than noise
         results = [
@@ -313,12 +360,13 @@ async def on_error(update: object, context: Context) -> None:
     Engine errors (:class:`RetrievalError`) carry messages fit for users and are shown, except
     a damaged index or a failing disk: that is for the operators (logged at ERROR, with what to
     do), and users get a polite "cannot be read right now". Anything else gets a generic apology.
+    A failed poll of Telegram (no update; PTB retries by itself) is one warning line.
     """
     error = context.error
     if isinstance(error, DeliveryFailed):
         return  # logged where it was given up; an apology would not get through either
-    if update is None and is_outage(error):  # getUpdates failed; PTB polls again by itself
-        logger.warning("Cannot reach Telegram for updates (polling again): %s", error)
+    if update is None and isinstance(error, TelegramError):  # getUpdates; PTB polls again
+        logger.warning("Polling Telegram failed (%s: %s); retrying", type(error).__name__, error)
         return
     if isinstance(error, (IndexDamagedError, StorageError)):
         logger.error("The index failed: %s", error)

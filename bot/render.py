@@ -192,10 +192,30 @@ def understood(label: str, pages: list[str]) -> list[str]:
     if not label:
         return pages
     label = clip(label, 300)
-    head = f"<i>{escape(label)}{'' if label.endswith('?') else ':'}</i>"
-    if pages and utf16_len(f"{head}\n\n{pages[0]}") <= MESSAGE_LIMIT:
-        return [f"{head}\n\n{pages[0]}", *pages[1:]]
-    return [head, *pages]
+    return with_note(f"<i>{escape(label)}{'' if label.endswith('?') else ':'}</i>", pages)
+
+
+def clipped_note(question: str) -> str:
+    """Said before the answer to a long message: which question of it was answered."""
+    return f"<i>Your message was long; I answered: {escape(clip(question, 300))}</i>"
+
+
+def with_note(note: str, pages: list[str]) -> list[str]:
+    """``pages`` with a short HTML ``note`` at the top of the first one (or on a page of its
+    own when the first is full)."""
+    if pages and utf16_len(f"{note}\n\n{pages[0]}") <= MESSAGE_LIMIT:
+        return [f"{note}\n\n{pages[0]}", *pages[1:]]
+    return [note, *pages]
+
+
+def _keep_together(blocks: list[_Block]) -> list[_Block]:
+    """One listed item's blocks as a single block when they fit one message, so that a page
+    break never falls between a passage's source line and its text; an item longer than a
+    message keeps its blocks and is split between them."""
+    joined = "".join((b.sep if i else "") + b.html for i, b in enumerate(blocks))
+    if blocks and utf16_len(joined) <= MESSAGE_LIMIT:
+        return [_Block(joined, blocks[0].sep)]
+    return blocks
 
 
 def _hit_blocks(label: str, hit: Hit, span: tuple[int, int] | None = None) -> list[_Block]:
@@ -222,11 +242,14 @@ def search_note(result: SearchResult) -> str:
 
 def hits_messages(hits: Sequence[Hit], heading: str, *, first_number: int = 1,
                   note: str = "") -> list[str]:
-    """A numbered list of passages (for /search, /source and "More sources"), under ``note``."""
-    blocks = [_Block(f"<b>{escape(clip(heading, 300))}</b>")]
-    blocks.extend(_Block(b.html, "\n") for b in _text_blocks(note))
+    """A numbered list of passages (for /search, /source and "More sources"), under ``note``;
+    the heading stays on the page of the first passage."""
+    head = [_Block(f"<b>{escape(clip(heading, 300))}</b>")]
+    head.extend(_Block(b.html, "\n") for b in _text_blocks(note))
+    blocks = [] if hits else head
     for offset, hit in enumerate(hits):
-        blocks.extend(_hit_blocks(f"<b>{first_number + offset}.</b>", hit))
+        item = _hit_blocks(f"<b>{first_number + offset}.</b>", hit)
+        blocks.extend(_keep_together([*head, *item] if offset == 0 else item))
     return _pack(blocks)
 
 
@@ -251,10 +274,17 @@ def passage_messages(citation: Citation, hit: Hit | None) -> list[str]:
 
 
 def inline_quote(hit: Hit) -> str:
-    """The message posted when an inline result is chosen: a quote and its citation."""
+    """The message posted when an inline result is chosen: a quote and its citation. A passage
+    that opens with a quotation mark of its own gets no second one."""
     meta = _meta(hit.source, hit.published)
     cite = _title_link(hit.title, hit.url) + (f", {meta}" if meta else "")
-    return f"“{escape(clip(hit.text, SNIPPET_CHARS))}”\n— {cite}"
+    text = escape(clip(hit.text, SNIPPET_CHARS))
+    quoted = text if text.startswith(_OPENING_QUOTES) else f"“{text}”"
+    return f"{quoted}\n— {cite}"
+
+
+#: Quotation marks a passage may open with: “ " ‘ ' « „ and the German/Swiss ones.
+_OPENING_QUOTES = ("“", '"', "‘", "'", "«", "„", "‚", "‹", "»")
 
 
 def inline_description(hit: Hit) -> str:

@@ -200,9 +200,15 @@ async def working(message: Message, after: float,
 
 
 def more_passages(answer: Answer) -> list[Hit]:
-    """The retrieved passages that no citation of the answer points to, best first."""
-    cited = {c.chunk_id for c in answer.citations}
-    return [hit for hit in answer.passages if hit.chunk_id not in cited]
+    """Other articles among the retrieved passages, best first: one passage (its best) per
+    article, none from an article the answer already cites."""
+    seen = {c.article_id for c in answer.citations}
+    more = []
+    for hit in answer.passages:
+        if hit.article_id not in seen:
+            seen.add(hit.article_id)
+            more.append(hit)
+    return more
 
 
 def more_button(key: str, offset: int) -> InlineKeyboardButton:

@@ -125,6 +125,33 @@ class Conversations:
             return entry[1]
 
 
+#: Questions remembered for edits (see :class:`AskedQuestions`); a few hundred bytes each.
+ASKED_CAPACITY = 5000
+
+
+class AskedQuestions:
+    """The question each answered message asked, by (chat id, message id), so that an edit
+    can tell a changed question from a no-op edit. The oldest go first when full (an edit of
+    a forgotten message is then ignored, as after a restart)."""
+
+    def __init__(self, capacity: int = ASKED_CAPACITY) -> None:
+        self._capacity = capacity
+        self._items: OrderedDict[tuple[int, int], str] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def remember(self, chat_id: int, message_id: int, question: str) -> None:
+        with self._lock:
+            self._items[(chat_id, message_id)] = question
+            self._items.move_to_end((chat_id, message_id))
+            while len(self._items) > self._capacity:
+                self._items.popitem(last=False)
+
+    def get(self, chat_id: int, message_id: int) -> str | None:
+        """The question last answered for this message, or None."""
+        with self._lock:
+            return self._items.get((chat_id, message_id))
+
+
 @dataclass
 class BotState:
     """The engine and the helpers the handlers share."""
@@ -140,6 +167,7 @@ class BotState:
     #: The task that posts topic alerts (bot/alerts.py), from post_init to post_stop.
     alerting: asyncio.Task | None = None
     stop_alerting: asyncio.Event = field(default_factory=asyncio.Event)
+    asked: AskedQuestions = field(default_factory=AskedQuestions)
 
 
 class _HasBotData(Protocol):

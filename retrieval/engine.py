@@ -71,11 +71,20 @@ BACKFILL_BATCH = 2000
 
 
 class Engine:
-    def __init__(self, settings: Settings, store: Store | None, embedder: Embedder | None = None):
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store | None,
+        embedder: Embedder | None = None,
+        *,
+        one_embedder: bool = False,
+    ):
         self.settings = settings
         self._store = store
         self._embedder = embedder
         self._bulk_embedder = embedder
+        #: Ingest with the question embedder instead of a second model (see bulk_embedder).
+        self.one_embedder = one_embedder
         self._reader: Reader | None = None
         self._reader_loaded = False
         #: Knobs of the reader and the answer stage; benchmarks set others side by side.
@@ -100,10 +109,12 @@ class Engine:
         embedder: Embedder | None = None,
         create: bool = False,
         check_model: bool = True,
+        one_embedder: bool = False,
     ) -> "Engine":
         """Open the index at ``settings.index``; with ``create`` a missing index is made on the
         first ingest. Refuses an index built with another model (``check_model=False`` for
-        commands that embed nothing, such as stats and remove)."""
+        commands that embed nothing, such as stats and remove). ``one_embedder``: ingest with
+        the question embedder, for long-running processes (see :attr:`bulk_embedder`)."""
         path = settings.index
         store = None
         if (path / DB_FILE).exists():
@@ -120,7 +131,7 @@ class Engine:
             raise IndexMissingError(
                 f"no index at {path}; build one with `retriever --index {path} ingest corpus/`"
             )
-        return cls(settings, store, embedder)
+        return cls(settings, store, embedder, one_embedder=one_embedder)
 
     def close(self) -> None:
         if self._store is not None:
@@ -142,7 +153,14 @@ class Engine:
     def bulk_embedder(self) -> Embedder:
         """The embedder for ingest. With the ``auto`` backend that is torch: onnxruntime starts
         in 0.5 s and answers one question ~2.5x faster, but embeds batches of long chunks ~1.8x
-        slower on a 2-core CPU (docs/BENCHMARKS.md). Both give the same vectors."""
+        slower on a 2-core CPU (docs/BENCHMARKS.md). Both give the same vectors.
+
+        With ``one_embedder`` it is the question embedder: a process that answers questions and
+        ingests now and then (the bot's /add) keeps one model in memory, not two. A 2-article
+        /add in the bot took 9.1 s and left it 470 MB bigger on torch, 1.3 s and 44 MB on the
+        question model (benchmarks/bot_memory.py, docs/BENCHMARKS.md)."""
+        if self.one_embedder:
+            return self.embedder
         backend = "torch" if self.settings.backend == "auto" else self.settings.backend
         return self._bulk_embedder or self._load("_bulk_embedder", backend)
 

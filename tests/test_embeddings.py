@@ -37,3 +37,32 @@ def test_backend_choice(onnx_embedder, onnx_cache):
     auto = load_embedder("all-MiniLM-L6-v2", cache_dir=onnx_cache)
     assert type(auto).__name__ == "OnnxEmbedder" and auto.name == "all-MiniLM-L6-v2"
     assert len(list(onnx_cache.glob("*.onnx"))) == 1  # exported once, then reused
+
+
+def test_token_batches_bound_the_padding_of_each_call():
+    """A long question embedded with short sentences is not allowed to pad them to its length."""
+    from retrieval.onnx_embedder import token_batches
+
+    lengths = [256] + [20] * 40 + [150] * 3
+    batches = token_batches(lengths, max_texts=32, max_tokens=2048)
+    assert sorted(i for batch in batches for i in batch) == list(range(len(lengths)))
+    for batch in batches:
+        assert len(batch) <= 32
+        assert len(batch) * max(lengths[i] for i in batch) <= 2048
+    assert [0] in batches  # the 256-token text goes alone: 12 x 256 would pass 2,048
+    assert token_batches([5000, 3]) == [[1], [0]]  # longer than the budget: alone, not dropped
+    assert token_batches([]) == []
+
+
+def test_one_embedder_serves_questions_and_ingest(tmp_path):
+    """The bot's engine keeps one model: ingest reuses the question embedder."""
+    from retrieval import Settings
+    from retrieval.engine import Engine
+
+    settings = Settings(index=tmp_path / "index", model="hash-64")
+    one = Engine.open(settings, create=True, one_embedder=True)
+    assert one.bulk_embedder is one.embedder
+    report = one.ingest([str(SEED)])
+    assert report.count("added") == 1 and one.bulk_embedder is one.embedder
+    two = Engine.open(settings)
+    assert two.bulk_embedder is not two.embedder  # the CLI's default: a model for each

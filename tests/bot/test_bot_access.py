@@ -65,15 +65,17 @@ def test_allowlist_ignores_other_chats_and_leaves_unknown_groups(tg, start_bot) 
     bot.wait_done(*ignored, stranger)
     assert tg.wait_for("leaveChat").params["chat_id"] == str(STRANGER_GROUP["id"])
     touched = {str(c.get("chat_id")) for c in tg.calls if c.method != "leaveChat"}
-    assert {str(BOB.id), str(STRANGER_GROUP["id"])}.isdisjoint(touched)
-    assert not tg.calls_to("answerInlineQuery")
+    assert str(STRANGER_GROUP["id"]) not in touched
+    # Bob, unlisted, hears that the bot is private (once per message) and nothing else.
+    assert [t.startswith("Sorry, this bot is private") for t in tg.sent_texts(BOB.id)] == [True] * 2
+    assert [c.params["results"] for c in tg.calls_to("answerInlineQuery")] == [[]]
 
     allowed = [send(tg, ALICE, LOPEZ)[0], send(tg, ALICE, f"/ask {LOPEZ}", chat=GROUP)[0],
                send(tg, ADMIN, "/start")[0], inline_query(tg, ALICE, "Mars")]
     bot.wait_done(*allowed)
     for chat_id in (ALICE.id, GROUP["id"], ADMIN.id):
         assert tg.sent_texts(chat_id), chat_id
-    assert tg.calls_to("answerInlineQuery")
+    assert tg.calls_to("answerInlineQuery")[-1].params["results"]
 
 
 def test_rate_limit_answers_politely_instead_of_queueing(tg, start_bot) -> None:

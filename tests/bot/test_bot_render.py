@@ -159,3 +159,41 @@ def test_split_text_respects_budget(text: str) -> None:
     pieces = render.split_text(text, 100)
     assert all(render.utf16_len(p) <= 100 for p in pieces)
     assert "".join(pieces).replace(" ", "") == render.escape(text).replace(" ", "")
+
+
+def test_inline_quote_adds_no_second_opening_quote_mark() -> None:
+    quoted = render.inline_quote(hit("“These sediments tell us a lot,” said Maria Lopez."))
+    assert quoted.startswith("“These sediments") and not quoted.startswith("““")
+    assert render.inline_quote(hit('"Plain quotes," she said.')).startswith('"Plain quotes')
+    plain = render.inline_quote(hit("The rover found clay."))
+    assert plain.startswith("“The rover found clay.”\n— ")
+
+
+def test_a_listed_passage_is_never_split_from_its_source_line() -> None:
+    """Items of /search that fit a message stay whole on one page; sizes chosen so that
+    packing block by block would put item 2's source line on page 1 and its text on page 2."""
+    hits = [hit("alpha " * 560, 1), hit("beta " * 300, 2), hit("gamma " * 100, 3)]
+    pages = render.hits_messages(hits, "Passages for: x")
+    assert_valid(pages)
+    assert len(pages) == 2
+    for page in pages:
+        headers = page.count("</a> — Outlet")
+        assert headers == page.count("<blockquote>"), page[:200]
+    assert pages[0].startswith("<b>Passages for: x</b>\n\n<b>1.</b>")
+    assert pages[1].startswith("<b>2.</b>")
+
+
+def test_a_passage_longer_than_a_message_is_still_split() -> None:
+    pages = render.hits_messages([hit("word " * 2000, 1)], "Passages for: x")
+    assert_valid(pages)
+    assert len(pages) >= 3 and pages[0].startswith("<b>Passages for: x</b>")
+    assert sum(p.count("word") for p in pages) == 2000
+
+
+def test_a_note_goes_on_top_of_the_first_page() -> None:
+    note = render.clipped_note("What did <Lopez> say?" + " very" * 200)
+    assert note.startswith("<i>Your message was long; I answered: What did &lt;Lopez&gt; say?")
+    assert html_error(note) is None and len(note) < 400
+    assert render.with_note(note, ["Answer."]) == [f"{note}\n\nAnswer."]
+    full = "x" * render.MESSAGE_LIMIT
+    assert render.with_note(note, [full, "more"]) == [note, full, "more"]
