@@ -21,7 +21,7 @@ import pytest
 from bot.config import BotSettings
 from bot.delivery import RetryPolicy
 from bot_harness import BotRunner
-from bot_support import ARTICLES, TOKEN, bot_settings, open_engine, write_corpus
+from bot_support import ARTICLES, ROOT, TOKEN, bot_settings, open_engine, write_corpus
 from fake_telegram import FakeTelegram
 from retrieval import Settings
 from retrieval.embeddings import HashEmbedder
@@ -84,3 +84,14 @@ def start_bot(tg: FakeTelegram, bot_index: Path) -> Iterator[Callable[..., BotRu
     yield start
     for runner in runners:
         runner.stop()
+
+
+@pytest.fixture(scope="module")
+def seed_index(tmp_path_factory: pytest.TempPathFactory, real_embedder) -> Path:
+    """corpus/ indexed with the packaged model (``real_embedder``, from tests/conftest.py)."""
+    index = tmp_path_factory.mktemp("seed") / "index"
+    engine = Engine.open(Settings(index=index), embedder=real_embedder, create=True)
+    report = engine.ingest([str(ROOT / "corpus")])
+    engine.close()
+    assert report.count("added") >= 1 and not report.failed, report.summary()
+    return index

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -95,3 +96,19 @@ def bot_settings(base_url: str, **overrides: Any) -> BotSettings:
     overrides.setdefault("progress_after_seconds", 60)
     return BotSettings(_env_file=None, telegram_bot_token=TOKEN,  # type: ignore[call-arg]
                        telegram_api_base_url=base_url, **overrides)
+
+
+class GatedEmbedder(HashEmbedder):
+    """Holds questions containing "slowpoke" until the test releases them (``entered`` is set
+    when one arrives), to make an answer slow on purpose."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def embed(self, texts, *, progress=False):  # type: ignore[no-untyped-def]
+        if any("slowpoke" in text for text in texts):
+            self.entered.set()
+            assert self.release.wait(30)
+        return super().embed(texts, progress=progress)

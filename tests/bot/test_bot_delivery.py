@@ -8,15 +8,13 @@ Every test runs the real Application against the fake server's fault windows, wi
 from __future__ import annotations
 
 import logging
-import threading
 
 from bot_fixtures import bot_index, clean_bot_env, start_bot, tg  # noqa: F401 (pytest fixtures)
-from bot_support import open_engine
+from bot_support import GatedEmbedder, open_engine
 from tg_updates import ALICE, BOB, User, buttons, press, send
 
 from bot.delivery import RetryPolicy
 from bot.handlers import APOLOGY
-from retrieval.embeddings import HashEmbedder
 
 LOPEZ = "What did Lopez say about the lake on Mars?"
 QURESHI = "What did Qureshi say about Afghanistan?"
@@ -82,19 +80,6 @@ def test_dropped_connections_are_retried(tg, start_bot, caplog) -> None:
     assert not errors(caplog)
 
 
-class GatedEmbedder(HashEmbedder):
-    """Holds questions containing "slowpoke" until the test releases them."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.entered = threading.Event()
-        self.release = threading.Event()
-
-    def embed(self, texts, *, progress=False):  # type: ignore[no-untyped-def]
-        if any("slowpoke" in text for text in texts):
-            self.entered.set()
-            assert self.release.wait(30)
-        return super().embed(texts, progress=progress)
 
 
 def test_refused_connections_while_answering_are_retried(tg, start_bot, bot_index,

@@ -7,27 +7,15 @@ import os
 import signal
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
-from bot_fixtures import bot_index, clean_bot_env, tg  # noqa: F401 (pytest fixtures)
+from bot_fixtures import bot_index, clean_bot_env, seed_index, tg  # noqa: F401 (pytest fixtures)
 from bot_support import ROOT, SECRET, TOKEN
 from tg_updates import ALICE, send
 
 from bot.config import BotSettings
-from retrieval import Settings
-from retrieval.engine import Engine
 
 
-@pytest.fixture(scope="module")
-def seed_index(tmp_path_factory: pytest.TempPathFactory, real_embedder) -> Path:
-    """corpus/ indexed with the packaged model (the fixture in tests/conftest.py)."""
-    index = tmp_path_factory.mktemp("e2e") / "index"
-    engine = Engine.open(Settings(index=index), embedder=real_embedder, create=True)
-    report = engine.ingest([str(ROOT / "corpus")])
-    engine.close()
-    assert report.count("added") >= 1 and not report.failed, report.summary()
-    return index
 
 
 @pytest.mark.slow

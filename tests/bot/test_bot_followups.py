@@ -4,17 +4,14 @@ was understood. The rules themselves are tested in tests/test_followup.py."""
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
-from bot_fixtures import bot_index, clean_bot_env, start_bot, tg  # noqa: F401 (pytest fixtures)
-from bot_support import ROOT, open_engine
+from bot_fixtures import bot_index, clean_bot_env, seed_index, start_bot, tg  # noqa: F401 (pytest fixtures)
+from bot_support import open_engine
 from tg_updates import ALICE, BOB, GROUP, send
 
 from bot import render
 from bot.state import FOLLOWUP_TTL_SECONDS, Conversations, get_state
-from retrieval import Settings
-from retrieval.engine import Engine
 from retrieval.followup import Previous
 from telegram_rules import html_error, utf16_len
 
@@ -123,15 +120,6 @@ def test_the_context_expires(tg, start_bot) -> None:
     assert late == ask(tg, bot, BOB, "And what about prices?")
 
 
-@pytest.fixture(scope="module")
-def seed_index(tmp_path_factory: pytest.TempPathFactory, real_embedder) -> Path:
-    """corpus/ indexed with the packaged model."""
-    index = tmp_path_factory.mktemp("followups") / "index"
-    engine = Engine.open(Settings(index=index), embedder=real_embedder, create=True)
-    report = engine.ingest([str(ROOT / "corpus")])
-    engine.close()
-    assert report.count("added") >= 1 and not report.failed, report.summary()
-    return index
 
 
 @pytest.mark.slow

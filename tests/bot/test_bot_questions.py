@@ -115,7 +115,8 @@ def test_an_edited_question_is_answered_again_but_a_no_op_edit_is_not(tg, start_
     assert "said Maria Lopez" not in first and "said Maria Lopez" in second
 
     bot.wait_done(edit(tg, asked, f"  {LOPEZ} "))  # same question: no second answer
-    _, group_ask = send(tg, BOB, "/ask@newsbot_test_bot What did Qureshi say?", chat=GROUP)
+    group_update, group_ask = send(tg, BOB, "/ask@newsbot_test_bot What did Qureshi say?", chat=GROUP)
+    bot.wait_done(group_update)  # updates run concurrently: the edit must not overtake the question
     bot.wait_done(edit(tg, group_ask, f"/ask@newsbot_test_bot {LOPEZ}"))
     _, chatter = send(tg, BOB, "just chatting", chat=GROUP)
     bot.wait_done(edit(tg, chatter, f"still chatting {LOPEZ}"))  # never a question to the bot

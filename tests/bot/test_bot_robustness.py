@@ -5,16 +5,14 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-import threading
 from collections.abc import Iterator
 
 from bot_fixtures import bot_index, clean_bot_env, start_bot, tg  # noqa: F401 (pytest fixtures)
-from bot_support import SECRET, TOKEN, open_engine
+from bot_support import SECRET, TOKEN, GatedEmbedder, open_engine
 from tg_updates import ALICE, BOB, GROUP, channel_post, edit, photo, press, send, sticker
 
 from bot.__main__ import QUIET_LOGGERS, RedactingFilter, configure_logging
 from bot.handlers import APOLOGY
-from retrieval.embeddings import HashEmbedder
 from retrieval.engine import Engine
 from retrieval.errors import IndexMissingError
 
@@ -107,19 +105,6 @@ def test_errors_reach_one_handler_that_logs_and_apologises(tg, start_bot, bot_in
     assert "said Maria Lopez" in tg.sent_texts(ALICE.id)[-1]
 
 
-class GatedEmbedder(HashEmbedder):
-    """Blocks on questions containing "slowpoke" until the test releases it."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.entered = threading.Event()
-        self.release = threading.Event()
-
-    def embed(self, texts, *, progress=False):  # type: ignore[no-untyped-def]
-        if any("slowpoke" in text for text in texts):
-            self.entered.set()
-            assert self.release.wait(30)
-        return super().embed(texts, progress=progress)
 
 
 def test_a_slow_question_does_not_delay_another_user(tg, start_bot, bot_index) -> None:
