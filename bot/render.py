@@ -17,7 +17,7 @@ import html
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 
 from retrieval.types import (
     OTHER_LANGUAGE,
@@ -345,22 +345,9 @@ def ingest_message(report: IngestReport) -> list[str]:
     return _pack(_Block(_ingest_line(result), "\n") for result in report.results)
 
 
-def _when(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M UTC") if value else "never"
-
-
 def _feed_block(feed: Feed) -> str:
-    source = f", as {escape(feed.source)}" if feed.source else ""
-    lines = [
-        f"<b>{escape(feed.url)}</b>",
-        f"every {feed.every_minutes:g} min{source}; {feed.articles_added} articles added",
-        f"last poll {_when(feed.last_poll)}, last success {_when(feed.last_success)}, "
-        f"next poll {_when(feed.next_poll)}",
-    ]
-    if feed.last_error:
-        backoff = f" ({feed.errors} failed polls in a row: backing off)" if feed.errors else ""
-        lines.append(f"last error: {escape(clip(feed.last_error, 300))}{backoff}")
-    return "\n".join(lines)
+    lines = [clip(line, 400) for line in feed.status_lines()]
+    return "\n".join([f"<b>{escape(feed.url)}</b>", *map(escape, lines)])
 
 
 def feeds_message(feeds: Sequence[Feed]) -> list[str]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import signal
 import threading
-from datetime import datetime, timezone
 
 import click
 
@@ -93,23 +92,9 @@ def feeds_remove(ctx, url: str, index) -> None:
     _run(go)
 
 
-def _when(value: datetime | None) -> str:
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC") if value else "never"
-
-
 def describe_feed(feed: Feed) -> str:
-    """A feed as three lines of text."""
-    source = f", source {feed.source}" if feed.source else ""
-    lines = [
-        feed.url,
-        f"  every {feed.every_minutes:g} min{source}; {feed.articles_added} articles added",
-        f"  last poll {_when(feed.last_poll)}, last success {_when(feed.last_success)}, "
-        f"next poll {_when(feed.next_poll)}",
-    ]
-    if feed.last_error:
-        backoff = f" ({feed.errors} failed polls in a row: backing off)" if feed.errors else ""
-        lines.append(f"  last error: {feed.last_error}{backoff}")
-    return "\n".join(lines)
+    """A feed as its URL and indented status lines."""
+    return "\n".join([feed.url, *("  " + line for line in feed.status_lines())])
 
 
 @click.command()

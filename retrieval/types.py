@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from typing import Any
 
 
@@ -362,6 +362,21 @@ class Feed:
     articles_added: int = 0
     etag: str | None = None  # the feed's validators, sent back on the next poll
     last_modified: str | None = None
+
+    def status_lines(self) -> list[str]:
+        """How the feed is doing, in plain lines after its URL (the CLI and the bot print them;
+        ``last error`` only when the last poll failed)."""
+        def when(value: datetime | None) -> str:
+            return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC") if value else "never"
+
+        source = f", source {self.source}" if self.source else ""
+        lines = [f"every {self.every_minutes:g} min{source}; {self.articles_added} articles added",
+                 f"last poll {when(self.last_poll)}, last success {when(self.last_success)}, "
+                 f"next poll {when(self.next_poll)}"]
+        if self.last_error:
+            backoff = f" ({self.errors} failed polls in a row: backing off)" if self.errors else ""
+            lines.append(f"last error: {self.last_error}{backoff}")
+        return lines
 
     def to_json(self) -> dict[str, Any]:
         return {
