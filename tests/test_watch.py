@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from feed_site import FeedSite
+from support import SEED
 from retrieval import Settings
 from retrieval.embeddings import HashEmbedder
 from retrieval.engine import Engine
@@ -171,6 +172,30 @@ def test_the_feed_date_wins_over_a_date_in_the_text(engine, feed_site):
     [result] = follow(engine, feed_site.feed_url).run_once()
     assert result.added == 1, result
     assert engine.store.article(engine.store.resolve(feed_site.base + "/story/1")).published == date(2024, 3, 4)
+
+
+def test_a_near_copy_from_a_second_feed_folds_into_the_first_story(engine, feed_site):
+    """The same wire story in two outlets' feeds: stored once, both outlets cited."""
+    other = FeedSite("Second Outlet")
+    try:
+        body = SEED.read_text(encoding="utf-8").split("---")[-1].strip().split("\n\n")
+        wire = "".join(f"<p>{p}</p>" for p in body)  # real prose: the filler of story() is too repetitive
+        for site, title in ((feed_site, "Pakistan calls for engagement with US"),
+                            (other, "Pakistan urges US engagement for stability in South Asia")):
+            site.publish(1, full_text=True)
+            site.entries[0].update(title=title, content=wire if site is feed_site else wire + "<p>Read more.</p>")
+        engine.add_feed(feed_site.feed_url, every_minutes=30, source="Wire Service")
+        engine.add_feed(other.feed_url, every_minutes=30, source="City Paper")
+        clock = Clock()
+        clock.now = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(seconds=2)
+        results = {r.url: r for r in Watcher(engine, clock=clock, seed=1).run_once()}
+    finally:
+        other.close()
+    assert results[feed_site.feed_url].added + results[other.feed_url].added == 1, results
+    [hit] = engine.search("Qureshi Afghanistan", k=1, mode="lexical")
+    outlets = {hit.source, *(a.source for a in hit.also)}
+    assert len(hit.also) == 1 and {"Wire Service"} <= outlets and len(outlets) == 2, (hit.source, hit.also)
+    assert engine.store.folded_count() == 1
 
 
 def test_one_request_at_a_time_per_host(engine, feed_site):
