@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 
 from feed_site import FeedSite
-from support import SEED
 from retrieval import Settings
 from retrieval.embeddings import HashEmbedder
 from retrieval.engine import Engine
