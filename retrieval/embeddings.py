@@ -10,6 +10,8 @@ import hashlib
 import logging
 import os
 import re
+import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import Protocol
 
@@ -31,6 +33,42 @@ class Embedder(Protocol):
     def embed(self, texts: list[str], *, progress: bool = False) -> np.ndarray:
         """Return an (n, dimension) float32 array of L2-normalised vectors."""
         ...
+
+
+class VectorCache:
+    """The vectors of texts embedded lately, by text: the sentences an answer weighs recur from
+    question to question about the same stories (and the question itself is embedded for the
+    search, then again with its candidate sentences). Bounded (least recently used go first);
+    thread-safe; the embedding runs outside the lock."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.hits = self.misses = 0
+        self._items: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def embed(self, embedder: Embedder, texts: list[str]) -> np.ndarray:
+        """``embedder.embed(texts)``, embedding only the texts not seen lately."""
+        found: dict[int, np.ndarray] = {}
+        with self._lock:
+            for i, text in enumerate(texts):
+                if (vector := self._items.get(text)) is not None:
+                    self._items.move_to_end(text)
+                    found[i] = vector
+        missing = [i for i in range(len(texts)) if i not in found]
+        if missing:
+            new = embedder.embed([texts[i] for i in missing])
+            with self._lock:
+                for i, vector in zip(missing, new):
+                    found[i] = self._items[texts[i]] = vector
+                while len(self._items) > self.capacity:
+                    self._items.popitem(last=False)
+        with self._lock:
+            self.hits += len(texts) - len(missing)
+            self.misses += len(missing)
+        if not texts:
+            return np.zeros((0, embedder.dimension), dtype=np.float32)
+        return np.stack([found[i] for i in range(len(texts))]).astype(np.float32, copy=False)
 
 
 def resolve_model_path(name: str) -> str:

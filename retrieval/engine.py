@@ -24,7 +24,7 @@ from retrieval.answer import DEFAULT_ANSWER, AnswerParams, check_citations, comp
 from retrieval import dupes
 from retrieval.chunking import chunk_article, embedding_text
 from retrieval.config import DEFAULT_MODEL, Settings
-from retrieval.embeddings import Embedder, load_embedder
+from retrieval.embeddings import Embedder, VectorCache, load_embedder
 from retrieval.errors import ConfigError, IndexMissingError, ModelMismatchError
 from retrieval.question import Question
 from retrieval.reader import Reader, load_reader
@@ -70,6 +70,9 @@ NEAR_CANDIDATES = 5
 BACKFILL_BATCH = 2000
 
 
+#: Vectors of recent questions and answer sentences kept per engine (~30 MB at 384 dimensions).
+VECTOR_CACHE = 20_000
+
 class Engine:
     def __init__(
         self,
@@ -83,6 +86,8 @@ class Engine:
         self._store = store
         self._embedder = embedder
         self._bulk_embedder = embedder
+        #: Questions and answer sentences embedded lately (see VectorCache): ~1.5 KB each.
+        self._vectors = VectorCache(VECTOR_CACHE)
         #: Ingest with the question embedder instead of a second model (see bulk_embedder).
         self.one_embedder = one_embedder
         self._reader: Reader | None = None
@@ -255,7 +260,7 @@ class Engine:
         query = question.text
         if not query:
             return [], {}
-        vector = self.embedder.embed([query])[0]
+        vector = self._embed([query])[0]
         if mode != "hybrid":
             return hybrid(self.store, question, vector, k, filters, mode=mode), {}
         params = self.reader_params
@@ -315,7 +320,8 @@ class Engine:
         return check_citations(answer, text)
 
     def _embed(self, texts: list[str]) -> np.ndarray:
-        return self.embedder.embed(texts)
+        """Questions and sentences (not ingest's chunks), through the cache of recent vectors."""
+        return self._vectors.embed(self.embedder, texts)
 
     # ------------------------------------------------------------------ writing
 

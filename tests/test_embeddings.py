@@ -66,3 +66,29 @@ def test_one_embedder_serves_questions_and_ingest(tmp_path):
     assert report.count("added") == 1 and one.bulk_embedder is one.embedder
     two = Engine.open(settings)
     assert two.bulk_embedder is not two.embedder  # the CLI's default: a model for each
+
+
+def test_vector_cache_embeds_only_texts_not_seen_lately():
+    """Engine._embed's cache: the same vectors as embedding afresh, only unseen texts embedded,
+    the least recently used dropped past capacity."""
+    from retrieval.embeddings import HashEmbedder, VectorCache
+
+    class Counting(HashEmbedder):
+        def __init__(self):
+            super().__init__()
+            self.seen: list[str] = []
+
+        def embed(self, texts, *, progress=False):
+            self.seen.extend(texts)
+            return super().embed(texts, progress=progress)
+
+    embedder, cache = Counting(), VectorCache(capacity=3)
+    texts = ["a question", "first sentence", "second sentence"]
+    first = cache.embed(embedder, texts)
+    again = cache.embed(embedder, ["second sentence", "a question", "third sentence"])
+    assert np.array_equal(again, HashEmbedder().embed(["second sentence", "a question", "third sentence"]))
+    assert np.array_equal(again[1], first[0])
+    assert embedder.seen == texts + ["third sentence"]
+    assert (cache.hits, cache.misses) == (2, 4)
+    cache.embed(embedder, ["first sentence"])  # dropped: the least recently used of four
+    assert embedder.seen[-1] == "first sentence" and cache.embed(embedder, []).shape == (0, embedder.dimension)
