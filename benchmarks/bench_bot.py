@@ -77,6 +77,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--index-dir", type=Path, default=None,
                         help="index folder (default .bench/bot-<articles>), reused when complete")
     parser.add_argument("--seed", type=int, default=13, help="random seed (default 13)")
+    parser.add_argument("--vector-cache", type=int, default=0,
+                        help="recent vectors the engine keeps (default 0: the product's; 1 = "
+                             "practically none, to measure without the cache)")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = parser.parse_args(argv)
     args.scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
@@ -220,7 +223,7 @@ def deliveries(tg, placeholder_text: str) -> dict[tuple[int, int], tuple[float, 
 class Load:
     """A running bot with its fake Telegram, and users asking it questions."""
 
-    def __init__(self, index_dir: Path, questions: list[str], seed: int) -> None:
+    def __init__(self, index_dir: Path, questions: list[str], seed: int, vector_cache: int = 0) -> None:
         from bot_harness import BotRunner
         from bot_support import TOKEN, bot_settings
         from fake_telegram import FakeTelegram
@@ -229,7 +232,7 @@ class Load:
         from retrieval.engine import Engine
 
         self.tg = FakeTelegram(TOKEN).start()
-        engine = Engine.open(Settings(index=index_dir))
+        engine = Engine.open(Settings(index=index_dir), one_embedder=True, vector_cache=vector_cache)
         settings = bot_settings(self.tg.base_url, rate_limit_questions=0,
                                 progress_after_seconds=1.5)
         self.bot = BotRunner(self.tg, settings, engine).start(timeout=120)
@@ -338,14 +341,15 @@ FAULTS = {
 }
 
 
-def engine_baseline(index_dir: Path, questions: list[str], n: int, seed: int) -> dict:
+def engine_baseline(index_dir: Path, questions: list[str], n: int, seed: int,
+                    vector_cache: int = 0) -> dict:
     """``Engine.ask`` alone, one question at a time: what the bot cannot beat."""
     from datetime import date
 
     from retrieval import Settings
     from retrieval.engine import Engine
 
-    engine = Engine.open(Settings(index=index_dir))
+    engine = Engine.open(Settings(index=index_dir), vector_cache=vector_cache)
     try:
         sample = random.Random(seed).choices(questions, k=n + 1)
         engine.ask(sample[0], as_of=date.today())  # loads the model
@@ -411,13 +415,13 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("bot.delivery").setLevel(logging.ERROR)  # one line per retry: too many
     os.environ.setdefault("PTB_TIMEDELTA", "1")
     index_dir, questions = corpus_and_questions(args)
-    baseline = engine_baseline(index_dir, questions, 20, args.seed)
+    baseline = engine_baseline(index_dir, questions, 20, args.seed, args.vector_cache)
     log.info("engine alone: %s", baseline)
     errors = ErrorCounter()
     logging.getLogger().addHandler(errors)
     rss = RssSampler()
     rss.start()
-    load = Load(index_dir, questions, args.seed)
+    load = Load(index_dir, questions, args.seed, args.vector_cache)
     rows: list[dict] = []
     try:
         for name in args.scenarios:

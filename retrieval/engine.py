@@ -81,13 +81,14 @@ class Engine:
         embedder: Embedder | None = None,
         *,
         one_embedder: bool = False,
+        vector_cache: int = 0,
     ):
         self.settings = settings
         self._store = store
         self._embedder = embedder
         self._bulk_embedder = embedder
         #: Questions and answer sentences embedded lately (see VectorCache): ~1.5 KB each.
-        self._vectors = VectorCache(VECTOR_CACHE)
+        self._vectors = VectorCache(vector_cache or VECTOR_CACHE)
         #: Ingest with the question embedder instead of a second model (see bulk_embedder).
         self.one_embedder = one_embedder
         self._reader: Reader | None = None
@@ -115,11 +116,14 @@ class Engine:
         create: bool = False,
         check_model: bool = True,
         one_embedder: bool = False,
+        vector_cache: int = 0,
     ) -> "Engine":
         """Open the index at ``settings.index``; with ``create`` a missing index is made on the
         first ingest. Refuses an index built with another model (``check_model=False`` for
         commands that embed nothing, such as stats and remove). ``one_embedder``: ingest with
-        the question embedder, for long-running processes (see :attr:`bulk_embedder`)."""
+        the question embedder, for long-running processes (see :attr:`bulk_embedder`).
+        ``vector_cache``: recent question and sentence vectors kept (0: :data:`VECTOR_CACHE`;
+        benchmarks pass 1 to measure without it)."""
         path = settings.index
         store = None
         if (path / DB_FILE).exists():
@@ -136,7 +140,7 @@ class Engine:
             raise IndexMissingError(
                 f"no index at {path}; build one with `retriever --index {path} ingest corpus/`"
             )
-        return cls(settings, store, embedder, one_embedder=one_embedder)
+        return cls(settings, store, embedder, one_embedder=one_embedder, vector_cache=vector_cache)
 
     def close(self) -> None:
         if self._store is not None:
