@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
-from telegram.error import BadRequest, NetworkError, TelegramError
+from telegram.error import NetworkError, TelegramError
 from telegram.request import HTTPXRequest, RequestData
 
 logger = logging.getLogger(__name__)
@@ -67,11 +67,6 @@ class RetryPolicy:
 class DeliveryFailed(NetworkError):
     """A Bot API call that did not go through within the retry budget. Already logged (one
     ERROR line), so the error handler only drops it: an apology would not get through either."""
-
-
-def is_outage(error: BaseException) -> bool:
-    """True for errors that mean "Telegram could not be reached", not "Telegram said no"."""
-    return isinstance(error, NetworkError) and not isinstance(error, BadRequest)
 
 
 class RetryingRequest(HTTPXRequest):
