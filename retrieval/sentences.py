@@ -86,6 +86,3 @@ def split_sentences(text: str) -> list[Span]:
     _split_block(text[pos:], pos, spans)
     return spans
 
-
-def word_count(text: str) -> int:
-    return len(text.split())
