@@ -43,6 +43,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "tests" / "bot"), str(ROOT / "benchmarks")]
 
+from bench_rtqa import rss_mb  # noqa: E402
+
 DEFAULT_DATASET = ROOT.parent / "shared" / "datasets" / "rtqa"
 SCENARIOS = ("poisson", "closed", "faults")
 #: Seconds of load before a fault window opens, and after it closes.
@@ -153,17 +155,9 @@ class RssSampler(threading.Thread):
         self.samples: list[tuple[float, float]] = []
         self.stop = threading.Event()
 
-    @staticmethod
-    def rss_mb() -> float:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-        return 0.0
-
     def run(self) -> None:
         while not self.stop.wait(1.0):
-            self.samples.append((time.monotonic(), self.rss_mb()))
+            self.samples.append((time.monotonic(), rss_mb()))
 
 
 class ErrorCounter(logging.Handler):

@@ -67,6 +67,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 # ---------------------------------------------------------------------------- data
 
 
+def rss_mb(field: str = "VmRSS") -> float:
+    """This process's resident memory (or another /proc/self/status field, e.g. VmHWM) in MB;
+    shared by the benchmarks that report memory."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def load_questions(path: Path) -> list[dict]:
     """The dataset's questions, one per id, sorted by id. The file repeats some rows verbatim
     (1,750 lines, 1,031 ids); a repeated id would weigh a question several times."""

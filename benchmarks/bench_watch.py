@@ -92,6 +92,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from bench_rtqa import rss_mb  # noqa: E402
+
 DEFAULT_DATASET = ROOT.parent / "shared" / "datasets" / "rtqa"
 #: Entries per feed, newest first (news feeds list the last 20–50 stories).
 FEED_ITEMS = 30
@@ -462,14 +465,6 @@ class TimedEmbedder:
         finally:
             self.cpu += time.process_time() - started
             self.texts += len(texts)
-
-
-def rss_mb() -> float:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def index_bytes(path: Path) -> dict[str, int]:

@@ -38,6 +38,9 @@ from retrieval import Engine, Settings
 from retrieval.types import content_hash
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import bench_rtqa  # noqa: E402
+
 DEFAULT_DATASET = ROOT.parent / "shared" / "datasets" / "rtqa"
 #: Threads asking at once: a busy bot has a few questions in flight.
 WORKERS = 4
@@ -46,11 +49,7 @@ LONG_EVERY = 5
 
 
 def rss_mb(field: str = "VmRSS") -> int:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) // 1024
-    return 0
+    return int(bench_rtqa.rss_mb(field))
 
 
 def cpu_seconds() -> float:
