@@ -110,6 +110,8 @@ CREATE TABLE IF NOT EXISTS feeds (
     etag TEXT, last_modified TEXT
 );
 """
+#: An article's day in SQL: its publication date, else the day it was added (retention, /today).
+_DAY = "COALESCE(published, substr(added_at, 1, 10))"
 _FEED_COLUMNS = ("url", "source", "every_minutes", "added_at", "next_poll", "last_poll",
                  "last_success", "last_error", "errors", "articles_added", "etag", "last_modified")
 _FEED_TIMES = ("added_at", "next_poll", "last_poll", "last_success")
@@ -706,7 +708,7 @@ class Store:
         """Ids of the articles published on ``day`` (without a date: added that day)."""
         with self._db() as conn:
             rows = conn.execute(
-                "SELECT id FROM articles WHERE COALESCE(published, substr(added_at, 1, 10)) = ? "
+                f"SELECT id FROM articles WHERE {_DAY} = ? "
                 "ORDER BY added_at, id",
                 (day.isoformat(),),
             ).fetchall()
@@ -716,8 +718,7 @@ class Store:
         """The newest day, not after ``on_or_before``, on which some article was published."""
         with self._db() as conn:
             row = conn.execute(
-                "SELECT MAX(COALESCE(published, substr(added_at, 1, 10))) FROM articles "
-                "WHERE COALESCE(published, substr(added_at, 1, 10)) <= ?",
+                f"SELECT MAX({_DAY}) FROM articles WHERE {_DAY} <= ?",
                 (on_or_before.isoformat(),),
             ).fetchone()
         return parse_date(row[0]) if row and row[0] else None
@@ -801,7 +802,7 @@ class Store:
         counts from the day it was added."""
         with self._db() as conn:
             rows = conn.execute(
-                "SELECT id FROM articles WHERE COALESCE(published, substr(added_at, 1, 10)) < ?",
+                f"SELECT id FROM articles WHERE {_DAY} < ?",
                 (cutoff.isoformat(),),
             ).fetchall()
         return [r[0] for r in rows]
