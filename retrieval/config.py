@@ -118,12 +118,32 @@ class Settings(BaseSettings):
         "default (the one shipped in retrieval/data/reader), an ONNX reader folder, or a "
         "sentence-transformers CrossEncoder name or path.",
     )
+    ann_exact_max: int = Field(
+        20_000,
+        ge=0,
+        description="Vectors are kept in one segment per month; a finished month with more "
+        "chunks than this is searched through an HNSW graph (approximate, recall@10 ~0.99), "
+        "a smaller one exactly. Applies as segments are next written.",
+    )
+    ann_ef_search: int = Field(
+        96,
+        ge=10,
+        description="HNSW search beam width: higher is slower and closer to exact search.",
+    )
     read_only: bool = Field(
         False,
         description="Open the index read-only even where it could be written: questions are "
         "served, ingest and remove are refused. A folder or file that cannot be written is "
         "opened read-only anyway.",
     )
+
+    def ann_params(self):
+        """How the vector segments are indexed and searched (retrieval/vectors.py)."""
+        from dataclasses import replace
+
+        from retrieval.vectors import DEFAULT_ANN
+
+        return replace(DEFAULT_ANN, exact_max=self.ann_exact_max, ef_search=self.ann_ef_search)
 
     @field_validator("fetch_allow", mode="after")
     @classmethod

@@ -127,7 +127,7 @@ class Engine:
         path = settings.index
         store = None
         if (path / DB_FILE).exists():
-            store = Store.open(path, read_only=settings.read_only)
+            store = Store.open(path, read_only=settings.read_only, ann=settings.ann_params())
             wanted = embedder.name if embedder is not None else settings.model
             if check_model and store.model != wanted:
                 store.close()
@@ -542,6 +542,7 @@ class Engine:
                     "overlap_words": self.settings.chunk_overlap_words,
                 },
                 read_only=self.settings.read_only,
+                ann=self.settings.ann_params(),
             )
         return self._store
 

@@ -1,25 +1,35 @@
-"""The index folder: SQLite (articles, chunks, vectors, FTS5) + FAISS + a manifest.
+"""The index folder: SQLite (articles, chunks, vectors, FTS5) + monthly FAISS segments + a manifest.
 
 Layout of ``INDEX/``::
 
-    index.sqlite     articles, chunks (text, offsets, float32 vector), chunks_fts (FTS5), meta
-    vectors.faiss    IndexIDMap2(IndexFlatIP): chunk ids → vectors; a cache rebuilt from SQLite
-    manifest.json    format, model, dimension, chunking, counts, generation (mirrors ``meta``)
-    write.lock       held (flock) by the one process allowed to write
+    index.sqlite       articles, chunks (text, offsets, float32 vector), chunks_fts (FTS5), meta
+    vectors/YYYY-MM.faiss  one segment per month of the article's day (retrieval/vectors.py):
+                       fp16 codes, a flat scan while small, an HNSW graph when large; a cache
+                       rebuilt from SQLite
+    manifest.json      format, model, dimension, chunking, counts, generation, and per segment
+                       its kind, size, id checksum and tombstones (mirrors ``meta``)
+    write.lock         held (flock) by the one process allowed to write
 
 SQLite is the source of truth and every batch of articles is one transaction, so an exception
 or a crash mid-ingest leaves the last committed state. Each commit bumps ``generation``; the
-manifest records the generation ``vectors.faiss`` was saved at. On open, a FAISS file that is
-missing, unreadable (truncated, random bytes), behind SQLite (a crash between the commit and
-the save) or holding other chunk ids than SQLite is rebuilt from the stored vectors with a
-warning, and saved again when the index is writable and no writer is at work; ``.tmp`` files
-left by a killed writer are removed by the next one. Chunk ids come from an AUTOINCREMENT
-column, so they are stable, never reused, and removable from FAISS.
+manifest records the generation the segment files were saved at and what each one holds. On
+open, a segment file that is missing, unreadable (truncated, random bytes), other than the
+manifest says, or behind SQLite (a crash between the commit and the save) is rebuilt from the
+stored vectors with a warning — only that month — and saved again when the index is writable
+and no writer is at work; ``.tmp`` files left by a killed writer are removed by the next one.
+Chunk ids come from an AUTOINCREMENT column, so they are stable, never reused, and new ones are
+always larger: a reader catches up with another process's commits by reading the chunks past
+the largest id it holds.
+
+Readers take no lock: each thread has its own SQLite connection (WAL lets them read while one
+writer writes) and searches an immutable snapshot of the segments, which a commit replaces by
+a new one (copy on write). Vectors are stored twice, soundly: float32 in SQLite (the source of
+truth, for repair and exact passage cosines) and fp16 in the segments (what searches read).
 
 An index whose folder or ``index.sqlite`` cannot be written (read-only media or mount, another
 user's files) or opened with ``read_only`` serves questions without writing anything: SQLite is
 opened with a ``mode=ro`` URI (plus ``immutable=1`` when no ``-shm`` file can be made next to
-it), there is no WAL switch and no lock file, and a damaged FAISS file is rebuilt in memory
+it), there is no WAL switch and no lock file, and a damaged segment is rebuilt in memory
 only. Writing to it raises :class:`IndexReadOnlyError`.
 
 SQLite errors that mean the file is damaged, the disk is full or failing become
@@ -39,6 +49,7 @@ import os
 import re
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -61,17 +72,23 @@ from retrieval.dupes import PARAMS as DUPES_PARAMS
 from retrieval.dupes import Signature
 from retrieval.sources import parse_date
 from retrieval.types import AlternativeSource, Article, Chunk, DateRange, Feed, Filters, Subscription
+from retrieval.vectors import DEFAULT_ANN, AnnParams, Segment, Vectors, month
 
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 DB_FILE = "index.sqlite"
+#: The single FAISS file of indexes made before monthly segments: rebuilt into segments on
+#: open and removed by the first save.
 VECTORS_FILE = "vectors.faiss"
+#: The folder of segment files, ``YYYY-MM.faiss``.
+VECTORS_DIR = "vectors"
 MANIFEST_FILE = "manifest.json"
 LOCK_FILE = "write.lock"
 #: Held (flock) by the one feed watcher of the index (retrieval/watch.py).
 WATCH_LOCK_FILE = "watch.lock"
 #: Files written as ``NAME.tmp`` and renamed into place; a leftover one is a killed writer's.
+#: (Segment files are written as ``vectors/YYYY-MM.faiss.tmp``.)
 TMP_FILES = tuple(name + ".tmp" for name in (DB_FILE, VECTORS_FILE, MANIFEST_FILE))
 
 # Primary SQLite result codes (``sqlite3.Error.sqlite_errorcode & 0xFF``) that are not bugs.
@@ -110,8 +127,11 @@ CREATE TABLE IF NOT EXISTS feeds (
     etag TEXT, last_modified TEXT
 );
 """
-#: An article's day in SQL: its publication date, else the day it was added (retention, /today).
+#: An article's day in SQL: its publication date, else the day it was added (retention, /today,
+#: and the month of its vectors' segment).
 _DAY = "COALESCE(published, substr(added_at, 1, 10))"
+#: The same for the articles table aliased ``a``: the segment key of a chunk's vector.
+_MONTH = "substr(COALESCE(a.published, substr(a.added_at, 1, 10)), 1, 7)"
 _FEED_COLUMNS = ("url", "source", "every_minutes", "added_at", "next_poll", "last_poll",
                  "last_success", "last_error", "errors", "articles_added", "etag", "last_modified")
 _FEED_TIMES = ("added_at", "next_poll", "last_poll", "last_success")
@@ -160,6 +180,10 @@ _CURSOR = "alerts"
 BM25_WEIGHTS = (0.5, 1.0)
 
 
+#: How often a reader that caught up from SQLite looks for the files the writer saved since.
+MANIFEST_RECHECK_SECONDS = 5.0
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -181,20 +205,29 @@ class StoredSource:
 
 
 class Store:
-    """An open index folder. Thread-safe: one lock guards SQLite and FAISS."""
+    """An open index folder. Thread-safe without a global lock: a SQLite connection per thread,
+    an immutable snapshot of the vector segments swapped in by each commit."""
 
-    def __init__(self, path: Path, conn: sqlite3.Connection, read_only_reason: str | None = None):
+    def __init__(self, path: Path, conn: sqlite3.Connection, read_only_reason: str | None = None,
+                 ann: AnnParams = DEFAULT_ANN):
         self.path = path
-        self._conn = conn
-        self._lock = threading.RLock()
         #: Why the index is not written (None when it is writable).
         self.read_only_reason = read_only_reason
+        self._local = threading.local()
+        self._local.conn = conn
+        self._connections = [conn]
+        self._connections_lock = threading.Lock()
+        self.ann = ann
         self.meta = self._read_meta()
         self.dimension = int(self.meta["dimension"])
         self.model = self.meta["model"]
-        self._vectors = None  # faiss index, loaded on open
-        self._vectors_generation = -1
-        self._vectors_saved = True  # vectors.faiss on disk matches the in-memory copy
+        self._dense: Vectors | None = None  # the segments, loaded on open
+        #: Held while the snapshot is replaced (a refresh or a writer's swap): never by a search
+        #: that finds its snapshot current.
+        self._swap_lock = threading.Lock()
+        #: Set while this process writes: its writer keeps the snapshot current itself.
+        self._writing = False
+        self._manifest_checked = 0.0
         #: Whether the near-copy tables are there and current (see _open_folding).
         self.folding = False
 
@@ -209,9 +242,10 @@ class Store:
         dimension: int,
         chunking: dict[str, int],
         read_only: bool = False,
+        ann: AnnParams = DEFAULT_ANN,
     ) -> "Store":
         if (path / DB_FILE).exists():
-            return cls.open(path, read_only=read_only)
+            return cls.open(path, read_only=read_only, ann=ann)
         if read_only:
             raise IndexReadOnlyError(f"no index at {path}, and RETRIEVER_READ_ONLY is set: none is created")
         try:
@@ -224,15 +258,16 @@ class Store:
                 _create_database(path, model, dimension, chunking)
         finally:
             _release_lock(lock)
-        store = cls.open(path)
+        store = cls.open(path, ann=ann)
         if not store.read_only:
             store._write_manifest()
         return store
 
     @classmethod
-    def open(cls, path: Path, *, read_only: bool = False) -> "Store":
+    def open(cls, path: Path, *, read_only: bool = False, ann: AnnParams = DEFAULT_ANN) -> "Store":
         """Open the index at ``path``: read-only when ``read_only`` is set or the files cannot
-        be written; the FAISS cache is loaded (and repaired when needed) before returning."""
+        be written; the vector segments are loaded (and repaired when needed) before returning.
+        ``ann`` says how segments are indexed and searched (see retrieval/vectors.py)."""
         db = path / DB_FILE
         if not db.exists():
             raise IndexMissingError(
@@ -244,7 +279,7 @@ class Store:
         except sqlite3.DatabaseError as exc:
             raise _sqlite_error(exc, db) or exc from exc
         try:
-            store = cls(path, conn, reason)
+            store = cls(path, conn, reason, ann)
             store._open_folding()
             store._check_manifest()
             store._open_vectors()
@@ -265,18 +300,32 @@ class Store:
                 "but articles cannot be added or removed"
             )
 
+    @property
+    def _conn(self) -> sqlite3.Connection:
+        """This thread's connection (made on its first use): threads read in parallel."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            db = self.path / DB_FILE
+            try:
+                conn = _connect(db, self.read_only_reason)
+            except sqlite3.DatabaseError as exc:
+                raise _sqlite_error(exc, db) or exc from exc
+            with self._connections_lock:
+                self._connections.append(conn)
+            self._local.conn = conn
+        return conn
+
     @contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
-        """The connection, under the lock; a damaged file, a full disk or an I/O error
-        becomes a domain error."""
-        with self._lock:
-            try:
-                yield self._conn
-            except sqlite3.DatabaseError as exc:
-                error = _sqlite_error(exc, self.path / DB_FILE)
-                if error is None:
-                    raise
-                raise error from exc
+        """This thread's connection; a damaged file, a full disk or an I/O error becomes a
+        domain error."""
+        try:
+            yield self._conn
+        except sqlite3.DatabaseError as exc:
+            error = _sqlite_error(exc, self.path / DB_FILE)
+            if error is None:
+                raise
+            raise error from exc
 
     def _open_folding(self) -> None:
         """Add the folding tables to an index made before them (when it can be written);
@@ -342,8 +391,10 @@ class Store:
                 )
 
     def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+        with self._connections_lock:
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
 
     # ------------------------------------------------------------------ metadata
 
@@ -564,21 +615,52 @@ class Store:
     def dense_search(
         self, vector: np.ndarray, k: int, filters: Filters | None = None
     ) -> list[tuple[int, float]]:
-        """Inner product on normalised vectors (= cosine), optionally restricted by filters."""
-        faiss = _faiss()
-        with self._lock:
-            index = self._vector_index()
-            if index.ntotal == 0:
-                return []
-            params = None
-            if filters and filters.active:
-                allowed = self.filtered_ids(filters)
-                if allowed.size == 0:
-                    return []
-                params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))
-            k = min(k, index.ntotal)
-            scores, ids = index.search(vector.reshape(1, -1).astype(np.float32), k, params=params)
-        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+        """Inner product on normalised vectors (= cosine), optionally restricted by filters:
+        exact in small segments, HNSW in large ones (retrieval/vectors.py)."""
+        dense = self.vectors()
+        if dense.ntotal == 0:
+            return []
+        plan = self._plan(dense, filters) if filters and filters.active else None
+        if plan is not None and not plan:
+            return []
+        return dense.search(vector, k, plan)
+
+    def _plan(self, dense: Vectors, filters: Filters) -> dict[str, np.ndarray | None]:
+        """Segment key → the chunk ids ``filters`` keep there, or None when it keeps the whole
+        month. A date range skips the months outside it without reading anything; the ids are
+        read (by the indexes on ``published`` and ``lower(source)``) only for months the
+        range covers in part, or for all months when sources are named."""
+        first = month(filters.since.isoformat()) if filters.since else ""
+        last = month(filters.until.isoformat()) if filters.until else "9999-99"
+        keys = [key for key in dense.segments if first <= key <= last]
+        if not filters.sources:
+            whole = [key for key in keys if _month_inside(key, filters)]
+            partial = [key for key in keys if key not in whole]
+        else:
+            whole, partial = [], keys
+        plan: dict[str, np.ndarray | None] = dict.fromkeys(whole)
+        queries: list[Filters] = []
+        if filters.sources:
+            queries.append(filters)
+        else:  # a month the range covers in part: its part of the range, by the published index
+            for key in partial:
+                start, end = _month_bounds(key)
+                queries.append(Filters(since=max(filters.since or start, start),
+                                       until=min(filters.until or end, end)))
+        for query in queries:
+            where, params = self._filter_sql(query)
+            with self._db():
+                rows = self._conn.execute(
+                    f"SELECT c.id, {_MONTH} FROM articles a JOIN chunks c ON c.article_id = a.id "
+                    f"WHERE 1{where}", params,
+                ).fetchall()
+            found: dict[str, list[int]] = {}
+            for chunk_id, key in rows:
+                found.setdefault(key, []).append(chunk_id)
+            for key, ids in found.items():
+                if key in partial:
+                    plan[key] = np.sort(np.asarray(ids, dtype=np.int64))
+        return plan
 
     def vectors_for(self, ids: Sequence[int]) -> np.ndarray:
         marks = ",".join("?" * len(ids))
@@ -807,88 +889,185 @@ class Store:
             ).fetchall()
         return [r[0] for r in rows]
 
-    # ------------------------------------------------------------------ FAISS cache
+    # ------------------------------------------------------------------ vector segments
+
+    def vectors(self) -> Vectors:
+        """The current snapshot of the segments, brought up to date when another process has
+        committed since (its new chunks are read from SQLite; its saved files are loaded)."""
+        dense = self._dense
+        if self._writing and dense is not None:
+            return dense  # this process's writer swaps in each commit itself
+        generation = self.generation()
+        if dense is not None and dense.generation == generation and not self._files_newer(dense):
+            return dense
+        with self._swap_lock:
+            dense, generation = self._dense, self.generation()
+            if dense is None or dense.generation != generation or self._files_newer(dense):
+                self._dense = dense = self._refreshed(dense, generation)
+        return dense
+
+    def vector_ids(self) -> np.ndarray:
+        """Every chunk id the vector segments hold, sorted (for checks and tests)."""
+        return self.vectors().ids()
+
+    def _files_newer(self, dense: Vectors) -> bool:
+        """Whether a snapshot caught up from SQLite can now be replaced by the files another
+        process has saved (looked at most every few seconds)."""
+        if dense.from_files or time.monotonic() - self._manifest_checked < MANIFEST_RECHECK_SECONDS:
+            return False
+        self._manifest_checked = time.monotonic()
+        return self._read_manifest_file().get("vectors_generation") == dense.generation
 
     def _open_vectors(self) -> None:
-        """Load the FAISS cache on open, rebuilding it from SQLite when it cannot be trusted.
-        A writable index saves the rebuilt file and drops leftover ``.tmp`` files, unless a
-        writer is at work (it does both itself); a read-only one keeps the repair in memory."""
-        with self._lock:
-            self._vector_index(opening=True)
-        if self.read_only or (self._vectors_saved and not _leftovers(self.path)):
+        """Load the segments on open, rebuilding those that cannot be trusted. A writable index
+        saves the rebuilt files and drops leftover ``.tmp`` files, unless a writer is at work
+        (it does both itself); a read-only one keeps the repair in memory."""
+        with self._swap_lock:
+            self._dense = self._refreshed(None, self.generation(), opening=True)
+        if self.read_only or (self._dense.saved and not _leftovers(self.path) and not self._stale_files()):
             return
         try:
             lock = _try_lock(self.path / LOCK_FILE)
         except OSError as exc:
-            log.warning("cannot take %s to save the repaired cache (%s)", LOCK_FILE, exc)
+            log.warning("cannot take %s to save the repaired segments (%s)", LOCK_FILE, exc)
             return
         if lock is None:
             return
         try:
             _remove_leftovers(self.path)
-            with self._lock:
-                self._vector_index()  # a writer may have committed before we got the lock
-            if not self._vectors_saved:
-                self._save_vectors_or_warn()
+            self.vectors()  # a writer may have committed before we got the lock
+            self._save_vectors_or_warn()
         finally:
             _release_lock(lock)
 
-    def _vector_index(self, *, opening: bool = False):
-        """The in-memory FAISS index, (re)loaded when SQLite has moved on. Caller holds the lock."""
-        generation = self.generation()
-        if self._vectors is not None and self._vectors_generation == generation:
-            return self._vectors
-        path = self.path / VECTORS_FILE
-        index, problem = self._read_vectors_file(generation)
-        if index is None:
-            # On open every problem is worth a warning; later, a file behind SQLite only means
-            # another process committed and has not saved yet.
-            level = logging.WARNING if opening or "behind" not in problem else logging.INFO
-            if problem == "is missing" and generation == 0:
-                level = logging.DEBUG  # a new index: nothing to repair
-            log.log(level, "%s %s; rebuilding it from %s%s", path, problem, DB_FILE,
-                    " (in memory: the index is read-only)" if self.read_only else "")
-            index = self._rebuild_vectors()
-        self._vectors, self._vectors_generation = index, generation
-        self._vectors_saved = problem == ""
-        return index
+    def _refreshed(self, dense: Vectors | None, generation: int, *, opening: bool = False) -> Vectors:
+        """A snapshot for ``generation``: the saved files when the manifest vouches for them
+        (segments unchanged since ``dense`` are kept), else ``dense`` plus the chunks committed
+        since (a reader while another process writes), else the files checked month by month
+        against SQLite and the months that disagree rebuilt (on open). Caller holds _swap_lock."""
+        manifest = self._read_manifest_file()
+        records = _segment_records(manifest)
+        if manifest.get("vectors_generation") == generation and records is not None:
+            segments, problems = self._load_segments(records, dense)
+            if not problems:
+                return Vectors(self.dimension, segments, generation, self.ann, from_files=True)
+        elif dense is not None and not opening:
+            return self._caught_up(dense, generation)
+        else:
+            segments, problems = self._load_segments(records or {}, None)
+            if records is None and (self.path / VECTORS_FILE).exists():
+                problems["*"] = "is in the single-file layout of older versions"
+            elif manifest.get("vectors_generation") != generation and (records or generation):
+                saved = manifest.get("vectors_generation")
+                problems.setdefault("*", f"are behind {DB_FILE} (saved at generation {saved}, now {generation})")
+        return self._repaired(segments, problems, generation, opening)
 
-    def _read_vectors_file(self, generation: int) -> tuple[Any, str]:
-        """(index, "") when vectors.faiss is current and sound, else (None, what is wrong)."""
+    def _load_segments(self, records: dict[str, dict], dense: Vectors | None
+                       ) -> tuple[dict[str, Segment], dict[str, str]]:
+        """The segment files the manifest lists, each checked against its record; segments
+        of ``dense`` with the same record are reused. Returns (segments, key → problem)."""
         faiss = _faiss()
-        path = self.path / VECTORS_FILE
-        if not path.exists():
-            return None, "is missing"
-        saved_at = self._read_manifest_file().get("vectors_generation")
-        if saved_at != generation:
-            return None, f"is behind {DB_FILE} (saved at generation {saved_at}, now {generation})"
-        try:
-            index = faiss.read_index(str(path))
-        except (RuntimeError, MemoryError) as exc:  # what FAISS raises for a bad file
-            return None, f"is unreadable ({_faiss_reason(exc)})"
-        with self._db() as conn:
-            ids = np.fromiter((r[0] for r in conn.execute("SELECT id FROM chunks ORDER BY id")),
-                              dtype=np.int64)
-        if not hasattr(index, "id_map") or index.d != self.dimension or index.ntotal != ids.size:
-            return None, (
-                f"holds {index.ntotal} vectors of dimension {index.d}, {DB_FILE} {ids.size} chunks "
-                f"of dimension {self.dimension}"
-            )
-        if not np.array_equal(np.sort(faiss.vector_to_array(index.id_map)), ids):
-            return None, f"holds other chunk ids than {DB_FILE}"
-        return index, ""
+        segments: dict[str, Segment] = {}
+        problems: dict[str, str] = {}
+        for key, record in records.items():
+            current = dense.segments.get(key) if dense is not None else None
+            if current is not None and current.saved and current.record() == record:
+                segments[key] = current
+                continue
+            path = self._segment_path(key)
+            if not path.exists():
+                problems[key] = "is missing"
+                continue
+            try:
+                index = faiss.read_index(str(path))
+            except (RuntimeError, MemoryError) as exc:  # what FAISS raises for a bad file
+                problems[key] = f"is unreadable ({_faiss_reason(exc)})"
+                continue
+            if not hasattr(index, "id_map") or index.d != self.dimension or index.ntotal != record.get("ntotal"):
+                problems[key] = (f"holds {index.ntotal} vectors of dimension {index.d}, the manifest "
+                                 f"{record.get('ntotal')} of dimension {self.dimension}")
+                continue
+            segment = Segment(key, index, frozenset(record.get("deleted") or ()), saved=True)
+            if segment.record() != record:
+                problems[key] = f"holds other chunk ids than {DB_FILE}"
+                continue
+            segments[key] = segment
+        return segments, problems
 
-    def _rebuild_vectors(self):
-        faiss = _faiss()
-        # Inner product on L2-normalised vectors is cosine similarity; flat = exact search.
-        index = faiss.IndexIDMap2(faiss.IndexFlatIP(self.dimension))
+    def _caught_up(self, dense: Vectors, generation: int) -> Vectors:
+        """``dense`` plus the chunks another process committed since (ids past the largest
+        held). Removals show when its files are saved; until then search results are read
+        through SQLite, which no longer has them."""
+        added: dict[str, tuple[list[int], list[np.ndarray]]] = {}
         with self._db() as conn:
-            cursor = conn.execute("SELECT id, vector FROM chunks ORDER BY id")
+            cursor = conn.execute(
+                f"SELECT c.id, c.vector, {_MONTH} FROM chunks c JOIN articles a ON a.id = c.article_id "
+                "WHERE c.id > ? ORDER BY c.id", (dense.max_id,))
+            for chunk_id, blob, key in cursor:
+                ids, vectors = added.setdefault(key, ([], []))
+                ids.append(chunk_id)
+                vectors.append(np.frombuffer(blob, dtype=np.float32))
+        arrays = {key: (np.asarray(ids, dtype=np.int64), np.vstack(vectors)) for key, (ids, vectors) in added.items()}
+        return dense.changed(generation, arrays, from_files=False)
+
+    def _repaired(self, segments: dict[str, Segment], problems: dict[str, str], generation: int,
+                  opening: bool) -> Vectors:
+        """Check every month against SQLite (chunk count and id sum) and rebuild from the
+        stored vectors the ones that disagree, with a warning that says why."""
+        with self._db() as conn:
+            truth = {key: (n, total) for key, n, total in conn.execute(
+                f"SELECT {_MONTH}, count(*), sum(c.id) FROM chunks c JOIN articles a ON a.id = c.article_id "
+                f"GROUP BY 1")}
+        stale = [key for key in truth
+                 if key not in segments or (segments[key].count, segments[key].id_sum) != truth[key]]
+        for key in list(segments):
+            if key not in truth:
+                del segments[key]  # every chunk of that month was removed
+        if stale:
+            for key in stale:
+                problem = problems.get(key) or problems.get("*") or (
+                    f"holds other chunk ids than {DB_FILE}" if key in segments else "is missing")
+                # On open every problem is worth a warning; later, files behind SQLite only
+                # mean another process committed and has not saved yet.
+                level = logging.WARNING if opening and "older versions" not in problem else logging.INFO
+                if problem == "is missing" and not segments and not problems:
+                    level = logging.DEBUG  # nothing was ever saved (a new index)
+                log.log(level, "%s %s; rebuilding it from %s%s", self._segment_path(key), problem, DB_FILE,
+                        " (in memory: the index is read-only)" if self.read_only else "")
+            segments.update(self._rebuild_segments(stale))
+        return Vectors(self.dimension, segments, generation, self.ann, from_files=not stale)
+
+    def _rebuild_segments(self, keys: Sequence[str]) -> dict[str, Segment]:
+        """Segments for the months ``keys`` from the vectors SQLite holds, in one pass."""
+        wanted = set(keys)
+        found: dict[str, tuple[list[int], list[np.ndarray]]] = {key: ([], []) for key in wanted}
+        with self._db() as conn:
+            cursor = conn.execute(
+                f"SELECT c.id, c.vector, {_MONTH} FROM chunks c JOIN articles a ON a.id = c.article_id ORDER BY c.id")
             while rows := cursor.fetchmany(10_000):
-                ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-                vectors = np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
-                index.add_with_ids(vectors, ids)
-        return index
+                for chunk_id, blob, key in rows:
+                    if key in wanted:
+                        found[key][0].append(chunk_id)
+                        found[key][1].append(np.frombuffer(blob, dtype=np.float32))
+        newest = max(found, default="")
+        segments = {}
+        for key, (ids, vectors) in found.items():
+            limit = self.ann.exact_max if key < newest else self.ann.open_exact_max
+            segments[key] = Segment.build(key, np.asarray(ids, dtype=np.int64),
+                                          np.vstack(vectors) if vectors else np.zeros((0, self.dimension), np.float32),
+                                          self.ann, hnsw=len(ids) > limit)
+        return segments
+
+    def _segment_path(self, key: str) -> Path:
+        return self.path / VECTORS_DIR / f"{key}.faiss"
+
+    def _stale_files(self) -> list[Path]:
+        """Files of segments that no longer exist, and the single file of older versions."""
+        dense = self._dense
+        folder = self.path / VECTORS_DIR
+        stale = [p for p in folder.glob("*.faiss") if dense is None or p.stem not in dense.segments] \
+            if folder.is_dir() else []
+        return stale + [p for p in (self.path / VECTORS_FILE,) if p.exists()]
 
     def _read_manifest_file(self) -> dict[str, Any]:
         try:
@@ -897,7 +1076,8 @@ class Store:
             return {}
         return manifest if isinstance(manifest, dict) else {}
 
-    def _write_manifest(self, vectors_generation: int | None = None) -> None:
+    def _write_manifest(self, dense: Vectors | None = None) -> None:
+        dense = dense or self._dense
         articles, chunks = self.counts()
         manifest = {
             "format_version": FORMAT_VERSION,
@@ -906,8 +1086,14 @@ class Store:
             "chunking": self.meta.get("chunking"),
             "counts": {"articles": articles, "chunks": chunks},
             "generation": self.generation(),
-            "vectors_generation": self._vectors_generation if vectors_generation is None else vectors_generation,
+            "vectors_generation": dense.generation if dense is not None else -1,
             "last_ingest": self.last_ingest(),
+            "vectors": {
+                "layout": "one segment per month of the article's day (retrieval/vectors.py)",
+                "storage": "fp16",
+                "ann": self.ann.record(),
+                "segments": {key: s.record() for key, s in sorted(dense.segments.items())} if dense else {},
+            },
         }
         path = self.path / MANIFEST_FILE
         try:
@@ -916,38 +1102,44 @@ class Store:
             raise _os_error(exc, f"cannot write {path}") from exc
 
     def _save_vectors(self) -> None:
-        """Write the FAISS file, then the manifest that vouches for it. Only the in-memory copy
-        happens under the lock: searches wait for a memcpy, not for the disk."""
+        """Seal the segments (graphs for large finished months, tombstones compacted), write
+        the ones that changed, then the manifest that vouches for them, then remove the files
+        of segments that are gone. Readers keep searching the previous snapshot meanwhile."""
         faiss = _faiss()
-        with self._lock:
-            data = faiss.serialize_index(self._vectors)
-            generation = self._vectors_generation
-        path = self.path / VECTORS_FILE
+        dense = self.vectors().sealed()
+        if dense is not self._dense:
+            with self._swap_lock:
+                self._dense = dense
+        folder = self.path / VECTORS_DIR
         try:
-            _atomic_write(path, memoryview(data))
+            folder.mkdir(exist_ok=True)
+            for segment in dense.segments.values():
+                if not segment.saved:
+                    _atomic_write(self._segment_path(segment.key), memoryview(faiss.serialize_index(segment.index)))
+                    segment.saved = True
         except OSError as exc:
-            raise _os_error(exc, f"cannot write {path}") from exc
-        self._write_manifest(generation)
-        with self._lock:
-            if self._vectors_generation == generation:
-                self._vectors_saved = True
+            raise _os_error(exc, f"cannot write {folder}") from exc
+        self._write_manifest(dense)
+        dense.from_files = True
+        for path in self._stale_files():
+            path.unlink(missing_ok=True)
 
     def _save_vectors_or_warn(self) -> None:
-        """Save the cache where failing to is no reason to fail the command: SQLite holds
-        everything, and the next open rebuilds the file."""
+        """Save the segments where failing to is no reason to fail the command: SQLite holds
+        everything, and the next open rebuilds what is missing."""
         try:
             self._save_vectors()
         except (StorageError, IndexReadOnlyError) as exc:
-            log.warning("%s; %s is rebuilt from %s when the index is next opened", exc,
-                        VECTORS_FILE, DB_FILE)
+            log.warning("%s; the segments in %s are rebuilt from %s when the index is next opened",
+                        exc, VECTORS_DIR, DB_FILE)
 
     # ------------------------------------------------------------------ writing
 
     @contextmanager
     def writing(self) -> Iterator["Writer"]:
         """Exclusive write session: holds ``write.lock``, removes a killed writer's ``.tmp``
-        files, and saves FAISS + manifest at the end (also after an error, when something was
-        committed)."""
+        files, and saves the segments + manifest at the end (also after an error, when
+        something was committed)."""
         self.require_writable()
         try:
             lock = _acquire_lock(self.path / LOCK_FILE)
@@ -955,19 +1147,20 @@ class Store:
             raise _os_error(exc, f"cannot take the write lock {self.path / LOCK_FILE}") from exc
         try:
             _remove_leftovers(self.path)
-            with self._lock:
-                self._vector_index()  # bring the cache up to date before changing it
+            self.vectors()  # bring the snapshot up to date before changing it
+            self._writing = True
             writer = Writer(self)
             try:
                 yield writer
-            except BaseException:
-                if not self._vectors_saved:
+            finally:
+                self._writing = False
+                if not self._dense.saved or self._dense.generation != self._saved_generation():
                     self._save_vectors_or_warn()
-                raise
-            if not self._vectors_saved:
-                self._save_vectors_or_warn()
         finally:
             _release_lock(lock)
+
+    def _saved_generation(self) -> Any:
+        return self._read_manifest_file().get("vectors_generation")
 
 
 class Writer:
@@ -985,48 +1178,45 @@ class Writer:
         if batch.empty:
             return
         store = self.store
-        with store._lock:
-            conn = store._conn
-            removed: list[int] = []
-            added_ids: list[int] = []
-            added_vectors: list[np.ndarray] = []
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                for article_id in batch.removals:
-                    removed.extend(_delete_article(conn, article_id))
-                    _delete_sources(conn, article_id)
-                for source_id in batch.source_removals:
-                    conn.execute("DELETE FROM article_sources WHERE id=?", (source_id,))
-                for article, chunks, vectors in batch.puts:
-                    removed.extend(_delete_article(conn, article.id))
-                    added_ids.extend(_insert_article(conn, article, chunks, vectors))
-                    added_vectors.append(vectors)
-                for article_id, signature in batch.signatures:
-                    _insert_signature(conn, article_id, signature)
-                for article, story_id in batch.folds:
-                    _insert_source(conn, article, story_id)
-                generation = store.generation() + 1
-                conn.execute("UPDATE meta SET value=? WHERE key='generation'", (json.dumps(generation),))
-                conn.execute("UPDATE meta SET value=? WHERE key='last_ingest'", (json.dumps(_now()),))
-                conn.commit()
-            except sqlite3.DatabaseError as exc:
-                _rollback(conn)
-                error = self._commit_error(exc, batch)
-                if error is None:
-                    raise
-                raise error from exc
-            except BaseException:
-                _rollback(conn)
+        conn = store._conn
+        removed: list[int] = []
+        added: dict[str, tuple[list[int], list[np.ndarray]]] = {}
+        added_at = _now()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for article_id in batch.removals:
+                removed.extend(_delete_article(conn, article_id))
+                _delete_sources(conn, article_id)
+            for source_id in batch.source_removals:
+                conn.execute("DELETE FROM article_sources WHERE id=?", (source_id,))
+            for article, chunks, vectors in batch.puts:
+                removed.extend(_delete_article(conn, article.id))
+                ids, parts = added.setdefault(month(_article_day(article, added_at)), ([], []))
+                ids.extend(_insert_article(conn, article, chunks, vectors, added_at))
+                parts.append(vectors)
+            for article_id, signature in batch.signatures:
+                _insert_signature(conn, article_id, signature)
+            for article, story_id in batch.folds:
+                _insert_source(conn, article, story_id)
+            generation = store.generation() + 1
+            conn.execute("UPDATE meta SET value=? WHERE key='generation'", (json.dumps(generation),))
+            conn.execute("UPDATE meta SET value=? WHERE key='last_ingest'", (json.dumps(added_at),))
+            conn.commit()
+        except sqlite3.DatabaseError as exc:
+            _rollback(conn)
+            error = self._commit_error(exc, batch)
+            if error is None:
                 raise
-            index = store._vectors
-            if removed:
-                index.remove_ids(np.asarray(removed, dtype=np.int64))
-            if added_ids:
-                index.add_with_ids(np.vstack(added_vectors), np.asarray(added_ids, dtype=np.int64))
-            store._vectors_generation = generation
-            store._vectors_saved = False
-            self.committed += 1
-            self.articles_committed += len(batch.puts)
+            raise error from exc
+        except BaseException:
+            _rollback(conn)
+            raise
+        arrays = {key: (np.asarray(ids, dtype=np.int64), np.vstack(parts)) for key, (ids, parts) in added.items()}
+        dense = store._dense.changed(generation, arrays, removed)
+        with store._swap_lock:  # readers see the commit from here on
+            store._dense = dense
+        self.committed += 1
+        self.articles_committed += len(batch.puts)
 
     def _commit_error(self, exc: sqlite3.DatabaseError, batch: "Batch") -> RetrievalError | None:
         """A failed commit as a domain error that says what is kept and what to do."""
@@ -1121,8 +1311,13 @@ def _insert_source(conn: sqlite3.Connection, article: Article, story_id: str) ->
     )
 
 
+def _article_day(article: Article, added_at: str) -> str:
+    """The article's day as ``_DAY`` computes it in SQL."""
+    return article.published.isoformat() if article.published else added_at[:10]
+
+
 def _insert_article(
-    conn: sqlite3.Connection, article: Article, chunks: list[Chunk], vectors: np.ndarray
+    conn: sqlite3.Connection, article: Article, chunks: list[Chunk], vectors: np.ndarray, added_at: str
 ) -> list[int]:
     conn.execute(
         "INSERT INTO articles(id, url, title, source, published, authors, text, hash, origin, added_at)"
@@ -1130,7 +1325,7 @@ def _insert_article(
         (
             article.id, article.url, article.title, article.source,
             article.published.isoformat() if article.published else None,
-            json.dumps(list(article.authors)), article.text, article.hash, article.origin, _now(),
+            json.dumps(list(article.authors)), article.text, article.hash, article.origin, added_at,
         ),
     )
     ids = []
@@ -1232,6 +1427,30 @@ def _connect(db: Path, read_only_reason: str | None) -> sqlite3.Connection:
     return sqlite3.connect(f"{uri}?mode=ro&immutable=1", uri=True, check_same_thread=False)
 
 
+def _segment_records(manifest: dict[str, Any]) -> dict[str, dict] | None:
+    """Segment key → record, from a manifest (None for a manifest without segments)."""
+    records = manifest.get("vectors", {}).get("segments") if isinstance(manifest.get("vectors"), dict) else None
+    if not isinstance(records, dict) or not all(isinstance(r, dict) for r in records.values()):
+        return None
+    return records
+
+
+def _month_bounds(key: str) -> tuple[date, date]:
+    """First and last day of the month ``YYYY-MM``."""
+    first = date(int(key[:4]), int(key[5:7]), 1)
+    following = date(first.year + first.month // 12, first.month % 12 + 1, 1)
+    return first, following - timedelta(days=1)
+
+
+def _month_inside(key: str, filters: Filters) -> bool:
+    """Whether the date range of ``filters`` covers the whole month ``key``."""
+    try:
+        first, last = _month_bounds(key)
+    except ValueError:  # not a YYYY-MM key (a malformed date): read its ids
+        return False
+    return (filters.since is None or filters.since <= first) and (filters.until is None or filters.until >= last)
+
+
 def _time(value: datetime | None) -> str | None:
     return value.astimezone(timezone.utc).isoformat(timespec="seconds") if value else None
 
@@ -1295,7 +1514,9 @@ def _rollback(conn: sqlite3.Connection) -> None:
 
 
 def _leftovers(folder: Path) -> list[Path]:
-    return [folder / name for name in TMP_FILES if (folder / name).exists()]
+    segments = folder / VECTORS_DIR
+    tmp = sorted(segments.glob("*.tmp")) if segments.is_dir() else []
+    return [folder / name for name in TMP_FILES if (folder / name).exists()] + tmp
 
 
 def _remove_leftovers(folder: Path) -> None:

@@ -59,9 +59,21 @@ def read_only_sqlite(db: Path) -> sqlite3.Connection:
     return sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)
 
 
+def segment_files(index: Path) -> list[Path]:
+    """The vector segment files of an index folder (one per month)."""
+    return sorted((index / "vectors").glob("*.faiss"))
+
+
+def segment_file(index: Path) -> Path:
+    """The one segment file of an index whose articles are all from one month."""
+    [path] = segment_files(index)
+    return path
+
+
 def assert_consistent(index: Path) -> dict[str, int]:
-    """The index folder agrees with itself: vectors.faiss holds exactly SQLite's chunk ids, the
-    manifest vouches for the current generation, no ``.tmp`` file is left. Returns counts."""
+    """The index folder agrees with itself: the segment files hold exactly SQLite's chunk ids
+    (less the tombstones the manifest lists), the manifest vouches for the current generation,
+    no ``.tmp`` file is left. Returns counts."""
     import faiss
 
     db = read_only_sqlite(index / "index.sqlite")
@@ -71,14 +83,21 @@ def assert_consistent(index: Path) -> dict[str, int]:
         generation = json.loads(db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()[0])
     finally:
         db.close()
-    vectors = faiss.read_index(str(index / "vectors.faiss"))
-    assert vectors.ntotal == ids.size, f"vectors.faiss holds {vectors.ntotal} vectors, SQLite {ids.size} chunks"
-    assert np.array_equal(np.sort(faiss.vector_to_array(vectors.id_map)), ids)
     manifest = json.loads((index / "manifest.json").read_text())
+    records = manifest["vectors"]["segments"]
+    assert sorted(records) == [p.stem for p in segment_files(index)], (records.keys(), segment_files(index))
+    held = []
+    for path in segment_files(index):
+        vectors = faiss.read_index(str(path))
+        dead = set(records[path.stem]["deleted"])
+        held.extend(i for i in faiss.vector_to_array(vectors.id_map).tolist() if i not in dead)
+    assert len(held) == ids.size, f"the segments hold {len(held)} vectors, SQLite {ids.size} chunks"
+    assert np.array_equal(np.sort(np.asarray(held, dtype=np.int64)), ids)
     assert manifest["generation"] == manifest["vectors_generation"] == generation, manifest
     assert manifest["counts"] == {"articles": articles, "chunks": int(ids.size)}
-    leftovers = sorted(p.name for p in index.glob("*.tmp"))
+    leftovers = sorted(p.name for p in index.rglob("*.tmp"))
     assert not leftovers, f"left behind: {leftovers}"
+    assert not (index / "vectors.faiss").exists()
     return {"articles": articles, "chunks": int(ids.size)}
 
 

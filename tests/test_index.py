@@ -14,7 +14,7 @@ from retrieval import Settings
 from retrieval.embeddings import HashEmbedder
 from retrieval.engine import Engine
 from retrieval.errors import IndexFormatError, IndexLockedError, IndexMissingError, ModelMismatchError
-from retrieval.store import LOCK_FILE, MANIFEST_FILE, VECTORS_FILE, _acquire_lock, _release_lock
+from retrieval.store import LOCK_FILE, MANIFEST_FILE, VECTORS_DIR, _acquire_lock, _release_lock
 
 ARTICLES = [
     ("Wildfire forces evacuations", "Thousands fled as a wildfire spread through dry hills near the city on Sunday."),
@@ -110,11 +110,12 @@ def test_crash_between_commit_and_vector_save_is_recovered(tmp_path):
     index = tmp_path / "index"
     engine = Engine.open(Settings(index=index), embedder=HashEmbedder(), create=True)
     engine.ingest([str(_write_articles(tmp_path / "a", ARTICLES[:2]))])
-    stale = (index / VECTORS_FILE).read_bytes()
+    stale = {p.name: p.read_bytes() for p in (index / VECTORS_DIR).iterdir()}
     stale_manifest = (index / MANIFEST_FILE).read_text()
     engine.ingest([str(_write_articles(tmp_path / "b", ARTICLES[2:]))])
     engine.close()
-    (index / VECTORS_FILE).write_bytes(stale)  # as if the process died before saving
+    for name, data in stale.items():  # as if the process died before saving
+        (index / VECTORS_DIR / name).write_bytes(data)
     (index / MANIFEST_FILE).write_text(stale_manifest)
 
     reopened = Engine.open(Settings(index=index), embedder=HashEmbedder())

@@ -10,16 +10,16 @@ import sqlite3
 
 import pytest
 
-from index_support import build_index, cli, mount_namespace_problem, read_only_view, snapshot, write_corpus
+from index_support import build_index, cli, mount_namespace_problem, read_only_view, segment_files, snapshot, write_corpus
 from retrieval import Settings
 from retrieval.embeddings import HashEmbedder
 from retrieval.engine import Engine
 from retrieval.errors import IndexReadOnlyError
-from retrieval.store import DB_FILE, LOCK_FILE, MANIFEST_FILE, VECTORS_FILE
+from retrieval.store import DB_FILE, LOCK_FILE, MANIFEST_FILE, VECTORS_DIR
 from support import SEED
 
 #: The index's own files; SQLite may add -wal/-shm next to them for a mode=ro reader.
-OWN_FILES = (DB_FILE, VECTORS_FILE, MANIFEST_FILE, LOCK_FILE)
+OWN_FILES = (DB_FILE, VECTORS_DIR, MANIFEST_FILE, LOCK_FILE)
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +33,10 @@ def index(built, tmp_path):
 
 
 def _own(folder):
-    return {k: v for k, v in snapshot(folder).items() if k in OWN_FILES}
+    own = {k: v for k, v in snapshot(folder).items() if k in OWN_FILES}
+    if (folder / VECTORS_DIR).is_dir():
+        own.update({f"{VECTORS_DIR}/{k}": v for k, v in snapshot(folder / VECTORS_DIR).items()})
+    return own
 
 
 def _questions(tmp_path):
@@ -130,9 +133,10 @@ def test_read_only_mount_refuses_writes_by_name(index, read_only_mount, tmp_path
 
 def test_read_only_mount_with_damaged_vectors(index, read_only_mount):
     prefix, ro = read_only_mount
-    (index / VECTORS_FILE).write_bytes(b"\x00" * 100)
+    segment = segment_files(index)[0]
+    segment.write_bytes(b"\x00" * 100)
     result = cli("--index", str(ro), "search", "Qureshi Afghanistan", "--json", prefix=prefix)
     assert result.returncode == 0 and json.loads(result.stdout)["results"], result.stderr
-    assert "vectors.faiss is unreadable" in result.stderr
+    assert f"{segment.name} is unreadable" in result.stderr
     assert "in memory: the index is read-only" in result.stderr
-    assert (index / VECTORS_FILE).read_bytes() == b"\x00" * 100
+    assert segment.read_bytes() == b"\x00" * 100
