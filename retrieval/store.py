@@ -72,7 +72,7 @@ from retrieval.dupes import PARAMS as DUPES_PARAMS
 from retrieval.dupes import Signature
 from retrieval.sources import parse_date
 from retrieval.types import AlternativeSource, Article, Chunk, DateRange, Feed, Filters, Subscription
-from retrieval.vectors import DEFAULT_ANN, AnnParams, Segment, Vectors, month
+from retrieval.vectors import DEFAULT_ANN, UNDATED, AnnParams, Segment, Vectors, month, segment_key
 
 log = logging.getLogger(__name__)
 
@@ -130,8 +130,9 @@ CREATE TABLE IF NOT EXISTS feeds (
 #: An article's day in SQL: its publication date, else the day it was added (retention, /today,
 #: and the month of its vectors' segment).
 _DAY = "COALESCE(published, substr(added_at, 1, 10))"
-#: The same for the articles table aliased ``a``: the segment key of a chunk's vector.
-_MONTH = "substr(COALESCE(a.published, substr(a.added_at, 1, 10)), 1, 7)"
+#: The segment key of a chunk's vector (``retrieval.vectors.segment_key``), for articles ``a``.
+_MONTH = (f"CASE WHEN a.published IS NULL THEN substr(a.added_at, 1, 7) || '{UNDATED}' "
+          "ELSE substr(a.published, 1, 7) END")
 _FEED_COLUMNS = ("url", "source", "every_minutes", "added_at", "next_poll", "last_poll",
                  "last_success", "last_error", "errors", "articles_added", "etag", "last_modified")
 _FEED_TIMES = ("added_at", "next_poll", "last_poll", "last_success")
@@ -630,9 +631,11 @@ class Store:
         month. A date range skips the months outside it without reading anything; the ids are
         read (by the indexes on ``published`` and ``lower(source)``) only for months the
         range covers in part, or for all months when sources are named."""
-        first = month(filters.since.isoformat()) if filters.since else ""
-        last = month(filters.until.isoformat()) if filters.until else "9999-99"
-        keys = [key for key in dense.segments if first <= key <= last]
+        keys = list(dense.segments)
+        if filters.since or filters.until:  # articles without a date never match a date range
+            first = month(filters.since.isoformat()) if filters.since else ""
+            last = month(filters.until.isoformat()) if filters.until else "9999-99"
+            keys = [key for key in keys if first <= key <= last and not key.endswith(UNDATED)]
         if not filters.sources:
             whole = [key for key in keys if _month_inside(key, filters)]
             partial = [key for key in keys if key not in whole]
@@ -1034,11 +1037,12 @@ class Store:
                     level = logging.DEBUG  # nothing was ever saved (a new index)
                 log.log(level, "%s %s; rebuilding it from %s%s", self._segment_path(key), problem, DB_FILE,
                         " (in memory: the index is read-only)" if self.read_only else "")
-            segments.update(self._rebuild_segments(stale))
+            segments.update(self._rebuild_segments(stale, month(max(truth))))
         return Vectors(self.dimension, segments, generation, self.ann, from_files=not stale)
 
-    def _rebuild_segments(self, keys: Sequence[str]) -> dict[str, Segment]:
-        """Segments for the months ``keys`` from the vectors SQLite holds, in one pass."""
+    def _rebuild_segments(self, keys: Sequence[str], newest: str) -> dict[str, Segment]:
+        """Segments for the months ``keys`` from the vectors SQLite holds, in one pass
+        (``newest``: the index's newest month, which stays exact longer)."""
         wanted = set(keys)
         found: dict[str, tuple[list[int], list[np.ndarray]]] = {key: ([], []) for key in wanted}
         with self._db() as conn:
@@ -1049,10 +1053,9 @@ class Store:
                     if key in wanted:
                         found[key][0].append(chunk_id)
                         found[key][1].append(np.frombuffer(blob, dtype=np.float32))
-        newest = max(found, default="")
         segments = {}
         for key, (ids, vectors) in found.items():
-            limit = self.ann.exact_max if key < newest else self.ann.open_exact_max
+            limit = self.ann.exact_max if month(key) < newest else self.ann.open_exact_max
             segments[key] = Segment.build(key, np.asarray(ids, dtype=np.int64),
                                           np.vstack(vectors) if vectors else np.zeros((0, self.dimension), np.float32),
                                           self.ann, hnsw=len(ids) > limit)
@@ -1191,7 +1194,8 @@ class Writer:
                 conn.execute("DELETE FROM article_sources WHERE id=?", (source_id,))
             for article, chunks, vectors in batch.puts:
                 removed.extend(_delete_article(conn, article.id))
-                ids, parts = added.setdefault(month(_article_day(article, added_at)), ([], []))
+                published = article.published.isoformat() if article.published else None
+                ids, parts = added.setdefault(segment_key(published, added_at), ([], []))
                 ids.extend(_insert_article(conn, article, chunks, vectors, added_at))
                 parts.append(vectors)
             for article_id, signature in batch.signatures:
@@ -1309,11 +1313,6 @@ def _insert_source(conn: sqlite3.Connection, article: Article, story_id: str) ->
         (article.id, story_id, article.url, article.title, article.source,
          article.published.isoformat() if article.published else None, article.hash, _now()),
     )
-
-
-def _article_day(article: Article, added_at: str) -> str:
-    """The article's day as ``_DAY`` computes it in SQL."""
-    return article.published.isoformat() if article.published else added_at[:10]
 
 
 def _insert_article(

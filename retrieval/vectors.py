@@ -79,9 +79,20 @@ class AnnParams:
 DEFAULT_ANN = AnnParams()
 
 
+#: Appended to the month of the articles without a publication date (keyed by the day they
+#: were added): a date filter never keeps them, so it skips their segments whole.
+UNDATED = "-undated"
+
+
 def month(day: str) -> str:
-    """The segment key of an ISO day (``2023-07-14`` → ``2023-07``)."""
+    """The month of an ISO day (``2023-07-14`` → ``2023-07``)."""
     return day[:7]
+
+
+def segment_key(published: str | None, added: str) -> str:
+    """The segment of an article published on ``published`` (ISO day), or, without a date,
+    added on ``added``: ``2023-07`` or ``2023-07-undated``."""
+    return month(published) if published else month(added) + UNDATED
 
 
 class Segment:
@@ -226,7 +237,7 @@ class Segment:
     def sealed(self, ann: AnnParams, newest: str) -> "Segment":
         """This segment as it should be stored: a graph when large (see :class:`AnnParams`),
         rebuilt when its tombstones pass :data:`COMPACT_FRACTION`."""
-        limit = ann.exact_max if self.key < newest else ann.open_exact_max
+        limit = ann.exact_max if month(self.key) < month(newest) else ann.open_exact_max
         # A graph stays a graph while it is larger than exact_max (no rebuild back and forth).
         graph = self.count > limit or (self.hnsw and self.count > ann.exact_max)
         compact = self.hnsw and len(self.deleted) > COMPACT_FRACTION * self.ntotal

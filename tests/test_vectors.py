@@ -9,7 +9,7 @@ import logging
 import random
 import shutil
 import threading
-from datetime import date
+from datetime import date, datetime, timezone
 
 import faiss
 import numpy as np
@@ -234,3 +234,19 @@ def test_segment_filters_never_return_too_few_from_a_graph():
     for allowed in (ids[::1000], ids[::50], ids[::3]):
         scores, got = segment.search(query / np.linalg.norm(query), 10, ann, allowed)
         assert got.size == min(10, allowed.size) and set(got.tolist()) <= set(allowed.tolist())
+
+
+def test_articles_without_a_date_have_their_own_segments_and_no_date_filter_keeps_them(engine, tmp_path):
+    undated = tmp_path / "undated.jsonl"
+    text = " ".join(["Kolomo vatira semdu plokar."] * 40)
+    undated.write_text(json.dumps({"url": "https://news.example/undated", "title": "Undated kolomo",
+                                   "text": text}) + "\n", encoding="utf-8")
+    assert engine.ingest([str(undated)]).count("added") == 1
+    keys = [k for k in engine.store.vectors().segments if k.endswith("-undated")]
+    assert len(keys) == 1 and keys[0] == datetime.now(timezone.utc).isoformat()[:7] + "-undated"
+    vector = engine.embedder.embed([text])[0]
+    assert any(i in engine.store.vectors().segments[keys[0]].ids for i, _ in engine.store.dense_search(vector, 3))
+    for filters in (Filters(since=date(2000, 1, 1)), Filters(until=date(2100, 1, 1)),
+                    Filters(since=date(2000, 1, 1), sources=("many",))):
+        got = {i for i, _ in engine.store.dense_search(vector, 700, filters)}
+        assert not got & set(engine.store.vectors().segments[keys[0]].ids.tolist())
