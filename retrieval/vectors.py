@@ -33,6 +33,7 @@ that keeps 0.1% of a month neither scans the month nor returns too few.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 
@@ -51,6 +52,19 @@ def _faiss():
     import faiss
 
     return faiss
+
+
+def _search_threads() -> None:
+    """One OpenMP thread for this thread's searches. A single query gains nothing from more,
+    and on a busy machine the second thread's wait costs 5-20x (an 11k-vector graph: 1 ms
+    alone, 10 ms with two threads while other processes run; docs/BENCHMARKS.md). The
+    setting belongs to the calling thread, so builds elsewhere keep every core."""
+    _faiss().omp_set_num_threads(1)
+
+
+def _build_threads() -> None:
+    """Every core for building a graph (HNSW adds in parallel)."""
+    _faiss().omp_set_num_threads(os.cpu_count() or 1)
 
 
 @dataclass(frozen=True)
@@ -203,6 +217,7 @@ class Segment:
     def build(cls, key: str, ids: np.ndarray, vectors: np.ndarray, ann: AnnParams, *, hnsw: bool) -> "Segment":
         faiss = _faiss()
         dimension = vectors.shape[1]
+        _build_threads()
         if hnsw:
             graph = faiss.IndexHNSWSQ(dimension, faiss.ScalarQuantizer.QT_fp16, ann.m, faiss.METRIC_INNER_PRODUCT)
             graph.hnsw.efConstruction = ann.ef_construction
@@ -290,6 +305,7 @@ class Vectors:
                ) -> list[tuple[int, float]]:
         """Top ``k`` (chunk id, cosine) over the segments of ``plan`` (key → the ids a filter
         keeps there, or None for the whole segment); every segment when ``plan`` is None."""
+        _search_threads()
         query = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
         keys = self.segments.keys() if plan is None else [key for key in plan if key in self.segments]
         parts = [self.segments[key].search(query, k, self.ann, None if plan is None else plan[key]) for key in keys]
