@@ -126,7 +126,7 @@ class Settings(BaseSettings):
         "a smaller one exactly. Applies as segments are next written.",
     )
     ann_ef_search: int = Field(
-        96,
+        128,
         ge=10,
         description="HNSW search beam width: higher is slower and closer to exact search.",
     )
