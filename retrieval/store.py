@@ -2,7 +2,7 @@
 
 Layout of ``INDEX/``::
 
-    index.sqlite       articles, chunks (text, offsets, float32 vector), chunks_fts (FTS5), meta
+    index.sqlite       articles, chunks (text, offsets, float16 vector), chunks_fts (FTS5), meta
     vectors/YYYY-MM.faiss  one segment per month of the article's day (retrieval/vectors.py):
                        fp16 codes, a flat scan while small, an HNSW graph when large; a cache
                        rebuilt from SQLite
@@ -23,8 +23,10 @@ the largest id it holds.
 
 Readers take no lock: each thread has its own SQLite connection (WAL lets them read while one
 writer writes) and searches an immutable snapshot of the segments, which a commit replaces by
-a new one (copy on write). Vectors are stored twice, soundly: float32 in SQLite (the source of
-truth, for repair and exact passage cosines) and fp16 in the segments (what searches read).
+a new one (copy on write). Vectors are stored twice, both as float16 (768 bytes at 384
+dimensions; cosines move by ~1e-3): in SQLite, the source of truth that repairs and passage
+cosines read, and in the segments, what searches read. (Indexes written before hold float32
+vectors in SQLite; both are read.)
 
 An index whose folder or ``index.sqlite`` cannot be written (read-only media or mount, another
 user's files) or opened with ``read_only`` serves questions without writing anything: SQLite is
@@ -679,7 +681,7 @@ class Store:
             rows = dict(
                 self._conn.execute(f"SELECT id, vector FROM chunks WHERE id IN ({marks})", list(ids))
             )
-        return np.stack([np.frombuffer(rows[i], dtype=np.float32) for i in ids])
+        return np.stack([decode_vector(rows[i], self.dimension) for i in ids])
 
     # ------------------------------------------------------------------ feeds
 
@@ -776,7 +778,7 @@ class Store:
         chunks = [Chunk(article_id, r[1], r[2], r[3], r[4]) for r in rows]
         if not rows:
             return ids, chunks, np.zeros((0, self.dimension), dtype=np.float32)
-        return ids, chunks, np.stack([np.frombuffer(r[5], dtype=np.float32) for r in rows])
+        return ids, chunks, np.stack([decode_vector(r[5], self.dimension) for r in rows])
 
     def outlets(self, article_ids: Sequence[str]) -> dict[str, tuple[str, ...]]:
         """Article id → the outlets that carry it (a name, else the URL's host), the one place
@@ -1017,7 +1019,7 @@ class Store:
             for chunk_id, blob, key in cursor:
                 ids, vectors = added.setdefault(key, ([], []))
                 ids.append(chunk_id)
-                vectors.append(np.frombuffer(blob, dtype=np.float32))
+                vectors.append(decode_vector(blob, self.dimension))
         arrays = {key: (np.asarray(ids, dtype=np.int64), np.vstack(vectors)) for key, (ids, vectors) in added.items()}
         return dense.changed(generation, arrays, from_files=False)
 
@@ -1060,7 +1062,7 @@ class Store:
                 for chunk_id, blob, key in rows:
                     if key in wanted:
                         found[key][0].append(chunk_id)
-                        found[key][1].append(np.frombuffer(blob, dtype=np.float32))
+                        found[key][1].append(decode_vector(blob, self.dimension))
         segments = {}
         for key, (ids, vectors) in found.items():
             limit = self.ann.exact_max if month(key) < newest else self.ann.open_exact_max
@@ -1340,7 +1342,7 @@ def _insert_article(
         cursor = conn.execute(
             "INSERT INTO chunks(article_id, ordinal, start, end, text, vector) VALUES (?, ?, ?, ?, ?, ?)",
             (article.id, chunk.ordinal, chunk.start, chunk.end, chunk.text,
-             np.asarray(vector, dtype=np.float32).tobytes()),
+             encode_vector(vector)),
         )
         ids.append(cursor.lastrowid)
         conn.execute(
@@ -1432,6 +1434,19 @@ def _connect(db: Path, read_only_reason: str | None) -> sqlite3.Connection:
         )
     # immutable: no -wal/-shm, no locks — the only way to read where nothing can be created.
     return sqlite3.connect(f"{uri}?mode=ro&immutable=1", uri=True, check_same_thread=False)
+
+
+def encode_vector(vector: np.ndarray) -> bytes:
+    """A chunk vector as stored in ``chunks.vector``: float16, little-endian (768 bytes at 384
+    dimensions). Cosines move by ~1e-3 — the segments search fp16 codes anyway — and the
+    vector stored twice (SQLite, the truth; the segment, what searches read) costs half."""
+    return np.asarray(vector, dtype="<f2").tobytes()
+
+
+def decode_vector(blob: bytes, dimension: int) -> np.ndarray:
+    """A stored chunk vector as float32: float16, or float32 in indexes written before."""
+    dtype = "<f2" if len(blob) == 2 * dimension else "<f4"
+    return np.frombuffer(blob, dtype=dtype).astype(np.float32)
 
 
 def _segment_records(manifest: dict[str, Any]) -> dict[str, dict] | None:

@@ -6,7 +6,7 @@ filter skips whole months, retention drops whole segments, and a poll of the fee
 only the months it touched.
 
 Each segment is a FAISS ``IndexIDMap2`` (chunk id → vector) over **fp16 codes** (half the
-bytes of float32; inner products change by ~1e-3, and SQLite keeps the float32 originals).
+bytes of float32; inner products change by ~1e-3; SQLite keeps the same float16 values).
 Inner product on L2-normalised vectors is cosine similarity. A segment is searched:
 
 * **exactly** (``IndexScalarQuantizer``, a flat scan) while it holds at most

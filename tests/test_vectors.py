@@ -250,3 +250,16 @@ def test_articles_without_a_date_have_their_own_segments_and_no_date_filter_keep
                     Filters(since=date(2000, 1, 1), sources=("many",))):
         got = {i for i, _ in engine.store.dense_search(vector, 700, filters)}
         assert not got & set(engine.store.vectors().segments[keys[0]].ids.tolist())
+
+
+def test_vectors_are_stored_as_float16_and_float32_ones_of_older_indexes_still_read(engine, index):
+    import sqlite3
+
+    store = engine.store
+    chunk_id = int(store.vector_ids()[0])
+    stored = store.vectors_for([chunk_id])[0]
+    with sqlite3.connect(index / "index.sqlite") as conn:
+        [(blob,)] = conn.execute("SELECT vector FROM chunks WHERE id=?", (chunk_id,)).fetchall()
+        assert len(blob) == 2 * store.dimension  # float16
+        conn.execute("UPDATE chunks SET vector=? WHERE id=?", (stored.astype("<f4").tobytes(), chunk_id))
+    np.testing.assert_array_equal(store.vectors_for([chunk_id])[0], stored)
