@@ -183,6 +183,9 @@ _CURSOR = "alerts"
 BM25_WEIGHTS = (0.5, 1.0)
 
 
+#: A writer applies its commits to the vector segments once the time since it last did is this
+#: many times what that took (see Writer).
+PUBLISH_FACTOR = 10.0
 #: How often a reader that caught up from SQLite looks for the files the writer saved since.
 MANIFEST_RECHECK_SECONDS = 5.0
 
@@ -1166,6 +1169,7 @@ class Store:
             try:
                 yield writer
             finally:
+                writer.publish()
                 self._writing = False
                 if not self._dense.saved or self._dense.generation != self._saved_generation():
                     self._save_vectors_or_warn()
@@ -1177,12 +1181,55 @@ class Store:
 
 
 class Writer:
-    """Batches of changes, each one SQLite transaction, applied to FAISS after the commit."""
+    """Batches of changes, each one SQLite transaction, applied to the vector segments after
+    the commit.
+
+    Applying means a new snapshot: a copy of each segment a batch touched. A bulk load whose
+    batches span a year copies twelve segments per batch, so commits are applied together,
+    as soon as the time since the last application is :data:`PUBLISH_FACTOR` times what
+    that one took (copies then cost at most ~1/PUBLISH_FACTOR of the write), and at the end
+    of the write. Readers see a commit's vectors that much later; its text (FTS5) at once.
+    """
 
     def __init__(self, store: Store):
         self.store = store
         self.committed = 0
         self.articles_committed = 0
+        self._added: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
+        self._removed: list[np.ndarray] = []
+        self._generation: int | None = None
+        self._published_at = time.monotonic()
+        self._publish_cost = 0.0
+
+    def publish(self) -> None:
+        """Swap in a snapshot with every commit applied."""
+        if self._generation is None:
+            return
+        started = time.monotonic()
+        store = self.store
+        added = {key: (np.concatenate([p[0] for p in parts]), np.vstack([p[1] for p in parts]))
+                 for key, parts in self._added.items()}
+        removed = np.concatenate(self._removed) if self._removed else np.zeros(0, dtype=np.int64)
+        dense = store._dense.changed(self._generation, added, removed)
+        with store._swap_lock:  # readers see the commits from here on
+            store._dense = dense
+        self._added, self._removed, self._generation = {}, [], None
+        self._published_at = time.monotonic()
+        self._publish_cost = self._published_at - started
+
+    def _applied(self, generation: int, added: dict[str, tuple[list[int], list[np.ndarray]]],
+                 removed: list[int]) -> None:
+        gone = np.asarray(removed, dtype=np.int64)
+        if gone.size:  # chunks added since the last publish and removed again never reach it
+            for key, parts in self._added.items():
+                self._added[key] = [(ids[keep], vectors[keep]) for ids, vectors in parts
+                                    if (keep := ~np.isin(ids, gone)).any()]
+            self._removed.append(gone)
+        for key, (ids, parts) in added.items():
+            self._added.setdefault(key, []).append((np.asarray(ids, dtype=np.int64), np.vstack(parts)))
+        self._generation = generation
+        if time.monotonic() - self._published_at >= PUBLISH_FACTOR * self._publish_cost:
+            self.publish()
 
     @contextmanager
     def batch(self) -> Iterator["Batch"]:
@@ -1225,10 +1272,7 @@ class Writer:
         except BaseException:
             _rollback(conn)
             raise
-        arrays = {key: (np.asarray(ids, dtype=np.int64), np.vstack(parts)) for key, (ids, parts) in added.items()}
-        dense = store._dense.changed(generation, arrays, removed)
-        with store._swap_lock:  # readers see the commit from here on
-            store._dense = dense
+        self._applied(generation, added, removed)
         self.committed += 1
         self.articles_committed += len(batch.puts)
 
