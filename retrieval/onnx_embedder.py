@@ -115,6 +115,11 @@ class OnnxEmbedder:
 
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3
+        # No spinning: onnxruntime's idle threads otherwise busy-wait for the next call, which
+        # on a small machine shared with ingest, FAISS and other processes takes the cores
+        # the work needs (one question, load average ~9: 84 ms spinning, 23 ms not;
+        # docs/BENCHMARKS.md, "Scale on one machine").
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         # One call at a time: onnxruntime's own threads already use every core of a small CPU,
         # and concurrent calls each take their working memory from the session's arena, which
         # never shrinks (four threads asking: +230 MB over 100 questions; one at a time: +70).
