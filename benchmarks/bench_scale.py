@@ -125,7 +125,10 @@ def measure_engine(folder: Path, model: str, questions: list[tuple[str, date | N
     from retrieval import Settings
     from retrieval.engine import Engine
 
-    out: dict = {"rss_mb": {"before_open": round(rss_mb(), 1)}}
+    import faiss
+
+    out: dict = {"rss_mb": {"before_open": round(rss_mb(), 1)}, "load_start": round(os.getloadavg()[0], 2),
+                 "faiss_threads": faiss.omp_get_max_threads()}
     t = time.perf_counter()
     # Read-only: serving writes nothing, and the source index must not be touched. No vector
     # cache (1 entry): every question is embedded, as a new question is.
@@ -161,6 +164,7 @@ def measure_engine(folder: Path, model: str, questions: list[tuple[str, date | N
                 log.info("%s, %d client(s): %s", mode, c, {k: v for k, v in out["runs"][mode][str(c)].items() if k != "error_sample"})
         out["rss_mb"]["after_queries"] = round(rss_mb(), 1)
         out["rss_mb"]["peak"] = round(rss_mb("VmHWM"), 1)
+        out["load_end"] = round(os.getloadavg()[0], 2)
     finally:
         engine.close()
     return out, np.vstack(vectors).astype(np.float32), found
@@ -229,8 +233,9 @@ def report_markdown(info: dict, results: list[dict]) -> str:
              f"load average (1 min) at start / end: {info['load_start']} / {info['load_end']}; "
              f"`uptime` at start: {info['uptime']}", ""]
     lines += ["| index | chunks | build s (batches + close) | chunks/s | disk MB | disk B/chunk | open s "
-              "| RSS after open / after queries MB | RAM B/chunk (open) | vector params in manifest |",
-              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+              "| RSS after open / after queries MB | RAM B/chunk (open) | load avg during queries "
+              "| vector params in manifest |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in results:
         b, p = r.get("build"), r["product"]
         disk = sum(r["files"].values())
@@ -240,6 +245,7 @@ def report_markdown(info: dict, results: list[dict]) -> str:
             f"| {r['name']} | {r['chunks']:,} | {built} | {b['chunks_per_s'] if b else '–'} | {disk / 1e6:.0f} "
             f"| {disk / r['chunks']:.0f} | {p['open_s']} | {rss['after_open']:.0f} / {rss['after_queries']:.0f} "
             f"| {(rss['after_open'] - rss['before_open']) * 2**20 / r['chunks']:.0f} "
+            f"| {p['load_start']} → {p['load_end']} "
             f"| {json.dumps(p['manifest_vector_params']) if p['manifest_vector_params'] else '–'} |")
     lines += ["", "Files (MB): " + "; ".join(
         r["name"] + ": " + ", ".join(f"{k} {v / 1e6:.1f}" for k, v in r["files"].items()) for r in results), ""]

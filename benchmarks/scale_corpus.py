@@ -138,8 +138,9 @@ def copy_cosine(source: Source, seed: int) -> float:
 
 
 def files(folder: Path) -> dict[str, int]:
-    """Bytes of each file of an index folder (the lock and our marker left out)."""
-    return {p.name: p.stat().st_size for p in sorted(folder.iterdir())
+    """Bytes of each file of an index folder, subfolders included (a segmented vector store
+    may keep its files there); the lock and our marker left out."""
+    return {str(p.relative_to(folder)): p.stat().st_size for p in sorted(folder.rglob("*"))
             if p.is_file() and p.name not in (MARKER, "write.lock")}
 
 
