@@ -53,6 +53,12 @@ def anchors(vectors: np.ndarray, qvectors: np.ndarray, texts: list[str], questio
     k = min(K, len(vectors))
     exact_scores, exact_rows = flat.search(qvectors, k)
     out["faiss_flat"]["search_ms"] = pct(single(flat, qvectors, k))
+    # FAISS runs one query's scan on every core with OpenMP; on 2 shared cores a parallel
+    # region waits for a second thread to be scheduled. The same search on one thread:
+    threads = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    out["faiss_flat"]["search_ms_one_thread"] = pct(single(flat, qvectors, k))
+    faiss.omp_set_num_threads(threads)
     t = time.perf_counter()
     hnsw = faiss.IndexHNSWFlat(d, HNSW_M, faiss.METRIC_INNER_PRODUCT)
     hnsw.add(vectors)
