@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_rtqa import git_state  # noqa: E402
 
-from retrieval.store import DB_FILE  # noqa: E402
+from retrieval.store import DB_FILE, decode_vector  # noqa: E402
 from retrieval.types import Article, Chunk  # noqa: E402
 
 log = logging.getLogger("bench_scale")
@@ -83,7 +83,7 @@ def load_source(path: Path) -> Source:
                                     authors=tuple(json.loads(authors)), origin="bench_scale"))
             chunks.append([Chunk(aid, r[1], r[2], r[3], r[4]) for r in rows])
             starts.append(len(vectors))
-            vectors.extend(np.frombuffer(r[5], dtype=np.float32) for r in rows)
+            vectors.extend(decode_vector(r[5], int(meta["dimension"])) for r in rows)
     finally:
         conn.close()
     return Source(path, meta, articles, chunks, np.vstack(vectors), starts)
