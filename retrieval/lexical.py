@@ -63,3 +63,48 @@ def names(text: str) -> list[str]:
         if words:
             found.append(" ".join(words))
     return found
+
+
+#: Most index rows one lexical query should score. FTS5 ranks by scoring every row that matches
+#: any phrase of an OR query before it applies LIMIT, at a few µs a row, so a question made of
+#: words most news chunks hold costs ~1 s at 1M chunks (benchmarks/bench_lexical.py). Below
+#: this many matches (every question on an index of up to ~10k chunks) nothing changes.
+SCAN_BUDGET = 10_000
+
+
+def phrases(match: str) -> list[str]:
+    """The quoted phrases of a :func:`match_expression` (``'"a" OR "b"'`` → ``['"a"', '"b"']``)."""
+    return [p for p in match.split(" OR ") if p] if match else []
+
+
+def narrowed(match: str, frequency: dict[str, int], budget: int | None = None) -> str:
+    """``match`` cut down to the phrases worth scanning, given each phrase's document frequency.
+
+    The rarest phrases are kept while their frequencies add up to at most ``budget`` (the rarest
+    one always; words no row holds are left out): the rows that hold none of them only hold words that are everywhere, whose
+    inverse document frequency is close to zero, so they rarely rank. The dropped phrases also
+    no longer add to the score of the rows kept. When even the rarest phrase is over budget,
+    rows must hold every phrase (AND): for "What did the president say about the economy?"
+    the passages with both words. ``match`` itself is returned when it all fits. ``budget``
+    defaults to :data:`SCAN_BUDGET`.
+    """
+    budget = SCAN_BUDGET if budget is None else budget
+    parts = phrases(match)
+    present = [p for p in parts if frequency.get(p, 0)]  # the others match no row
+    kept, total = set(), 0
+    for p in sorted(present, key=lambda p: frequency[p]):
+        if kept and total + frequency[p] > budget:
+            break
+        kept.add(p)
+        total += frequency[p]
+    if len(kept) == len(present):
+        return match
+    if total > budget:  # the rarest word alone is over budget: all of them, together
+        return " AND ".join(present)
+    return " OR ".join(p for p in present if p in kept)
+
+#: Document frequencies are only used to choose the phrases to scan (FTS5 computes the scores),
+#: so a count may be this many ingests old; ``Store.document_frequency`` is always current.
+STALE_GENERATIONS = 50
+#: Phrases whose frequency is kept (a few MB); past this the cache starts over.
+FREQUENCY_CACHE = 50_000

@@ -1,0 +1,248 @@
+"""The lexical side at 100k and 1M chunks (issue 12): FTS5 latency of the product's query.
+
+Builds once, under ``.bench/lexical-<N>/``, an index.sqlite with the product's schema holding
+N chunks of real text: the rtqa articles chunked by the product's chunker (~90k chunks),
+replicated with other ids, titles (" · r") and dates (52 weeks earlier per copy) until N is
+reached. There are no vectors (an empty blob per chunk): only the lexical side is measured.
+Questions: a seeded sample of the real rtqa questions plus deliberately common-word ones,
+turned into MATCH expressions by ``Question.parse``. Reported, per N: p50/p95/max ms of
+``Store.lexical_search`` (k=100) unfiltered and with a selective and a broad filter, the top-100
+overlap with the pre-issue-12 query (every question term ORed, ``LEGACY_SQL``), the FTS5 size on
+disk per chunk, and as an anchor bm25s on the same texts and questions (build and query time).
+
+    pip install -e ".[bench]"        # bm25s and PyStemmer, only for the anchor
+    python benchmarks/bench_lexical.py --sizes 100000 1000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import random
+import sqlite3
+import statistics
+import sys
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_rtqa import DEFAULT_DATASET, ROOT, load_questions, rss_mb  # noqa: E402
+
+from retrieval.chunking import chunk_article  # noqa: E402
+from retrieval.config import Settings  # noqa: E402
+from retrieval.errors import IngestError  # noqa: E402
+from retrieval.lexical import STOPWORDS  # noqa: E402
+from retrieval.question import Question  # noqa: E402
+from retrieval.sources import article_from_row  # noqa: E402
+from retrieval.store import BM25_WEIGHTS, DB_FILE, Store, _connect, _create_database  # noqa: E402
+from retrieval.types import Filters  # noqa: E402
+
+#: Questions made of words most news chunks hold: the worst case for a scan-everything query.
+COMMON = [
+    "What did the president say about the economy this week?",
+    "What did the government announce on Monday?",
+    "Who won the game on Sunday?",
+    "What happened in the United States this week?",
+    "What did officials say about the new law?",
+    "How many people were killed in the attack?",
+    "What did the company report about its first quarter?",
+    "Which state passed a new bill this year?",
+    "What did the police say about the shooting?",
+    "Who is the new head of the department?",
+    "What did the court rule on Tuesday?",
+    "What did the White House say about the war?",
+    "How much money did the country spend last year?",
+    "What did the former president say in his speech?",
+    "Which city was hit by the storm this week?",
+    "What did the report find about children and schools?",
+    "What is the first time this has happened since 2020?",
+    "Who said the world needs to do more?",
+    "What did people in the state vote for?",
+    "What did the team say after the season?",
+]
+K = 100
+#: The query the product ran before issue 12: every question term, ORed, all matches scored.
+LEGACY_SQL = (f"SELECT rowid, -bm25(chunks_fts, {BM25_WEIGHTS[0]}, {BM25_WEIGHTS[1]}) AS s "
+              f"FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY s DESC LIMIT ?")
+BUILD_VERSION = 1
+
+
+def base_chunks(dataset: Path) -> list[tuple]:
+    """(id, title, source, published, chunk texts, text) per rtqa article, chunked by the product."""
+    settings = Settings()
+    out = []
+    with gzip.open(dataset / "articles.jsonl.gz", "rt", encoding="utf-8") as fh:
+        for row in map(json.loads, fh):
+            try:
+                article = article_from_row(row, row["url"])
+            except IngestError:
+                continue
+            chunks = chunk_article(article, settings.chunk_words, settings.chunk_max_words,
+                                   settings.chunk_overlap_words)
+            out.append((article.id, article.title, article.source,
+                        article.published.isoformat() if article.published else None,
+                        [c.text for c in chunks], article.text))
+    return out
+
+
+def build(folder: Path, n: int, dataset: Path) -> Path:
+    """The index.sqlite of ``n`` replicated real chunks (reused when complete)."""
+    marker = folder / "built.json"
+    signature = {"chunks": n, "version": BUILD_VERSION}
+    if marker.exists() and {k: v for k, v in json.loads(marker.read_text()).items() if k in signature} == signature:
+        return folder
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in (DB_FILE, DB_FILE + "-wal", DB_FILE + "-shm", "built.json"):
+        (folder / name).unlink(missing_ok=True)
+    started = time.perf_counter()
+    articles = base_chunks(dataset)
+    _create_database(folder, "none (lexical benchmark)", 1, {"chunk_words": 0})
+    conn = sqlite3.connect(folder / DB_FILE)
+    conn.execute("PRAGMA journal_mode=OFF")
+    conn.execute("PRAGMA synchronous=OFF")
+    done, copy, now = 0, 0, "2024-01-01T00:00:00+00:00"
+    while done < n:
+        for aid, title, source, published, texts, text in articles:
+            if done >= n:
+                break
+            if copy:
+                aid, title = f"{aid}-{copy}", f"{title} · {copy}"
+                if published:
+                    published = (date.fromisoformat(published) - timedelta(weeks=52 * copy)).isoformat()
+            texts = texts[: n - done]
+            conn.execute(
+                "INSERT INTO articles(id, url, title, source, published, authors, text, hash, origin,"
+                " added_at) VALUES (?, NULL, ?, ?, ?, '[]', ?, ?, NULL, ?)",
+                (aid, title, source, published, text, aid, now))
+            start = conn.execute("SELECT COALESCE(MAX(id), 0) FROM chunks").fetchone()[0] + 1
+            conn.executemany(
+                "INSERT INTO chunks(id, article_id, ordinal, start, end, text, vector) VALUES (?, ?, ?, 0, 0, ?, x'')",
+                [(start + i, aid, i, t) for i, t in enumerate(texts)])
+            conn.executemany("INSERT INTO chunks_fts(rowid, title, body) VALUES (?, ?, ?)",
+                             [(start + i, title, t) for i, t in enumerate(texts)])
+            done += len(texts)
+        copy += 1
+        conn.commit()
+        print(f"  {done:,} chunks, {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    conn.commit()
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.close()
+    signature["build_s"] = round(time.perf_counter() - started)
+    marker.write_text(json.dumps(signature))
+    return folder
+
+
+def percentiles(ms: list[float]) -> str:
+    ms = sorted(ms)
+    p95 = ms[min(len(ms) - 1, int(round(0.95 * (len(ms) - 1))))]
+    return f"p50 {statistics.median(ms):6.1f}  p95 {p95:6.1f}  max {ms[-1]:6.1f} ms"
+
+
+def timed(fn, queries) -> tuple[list[float], list]:
+    ms, results = [], []
+    for q in queries:
+        t = time.perf_counter()
+        results.append(fn(q))
+        ms.append((time.perf_counter() - t) * 1000)
+    return ms, results
+
+
+def overlap(a: list[list[int]], b: list[list[int]], k: int) -> float:
+    """Mean |top-k(a) ∩ top-k(b)| / k over queries with k results in the legacy list."""
+    shares = [len(set(x[:k]) & set(y[:k])) / k for x, y in zip(a, b) if len(x) >= k]
+    return statistics.mean(shares) if shares else float("nan")
+
+
+def fts_bytes(conn: sqlite3.Connection) -> int:
+    return conn.execute("SELECT sum(pgsize) FROM dbstat WHERE name LIKE 'chunks_fts%'").fetchone()[0]
+
+
+def measure(folder: Path, matches: dict[str, list[str]], legacy: bool) -> None:
+    db = folder / DB_FILE
+    conn = _connect(db, None)
+    store = Store(folder, conn)
+    chunks = store.counts()[1]
+    size = fts_bytes(conn)
+    print(f"\n## {chunks:,} chunks — FTS5 {size / 2**20:,.0f} MiB on disk, {size / chunks:,.0f} B/chunk")
+    for q in matches["real"][:20]:  # warm the page cache
+        conn.execute(LEGACY_SQL, (q, K)).fetchall()
+    for name, queries in matches.items():
+        # First pass: the phrase frequencies are counted (once per word); second: they are known.
+        ms, new = timed(lambda m: [i for i, _ in store.lexical_search(m, K)], queries)
+        print(f"  lexical_search {name:7} ({len(queries)} q), first: {percentiles(ms)}")
+        ms, new = timed(lambda m: [i for i, _ in store.lexical_search(m, K)], queries)
+        print(f"  lexical_search {name:7} ({len(queries)} q), again: {percentiles(ms)}")
+        if legacy:
+            old_ms, old = timed(lambda m: [r[0] for r in conn.execute(LEGACY_SQL, (m, K))], queries)
+            print(f"  legacy query   {name:7} ({len(queries)} q): {percentiles(old_ms)}"
+                  f"   overlap@10 {overlap(old, new, 10):.3f}  @100 {overlap(old, new, 100):.3f}")
+    newest = store.published_range().newest
+    for label, filters in (
+        ("one day", Filters(since=newest, until=newest)),
+        ("one source", Filters(sources=("cnn.com",))),
+        ("last year", Filters(since=newest - timedelta(days=365))),
+    ):
+        share = len(store.filtered_ids(filters)) / chunks
+        queries = matches["real"][:100] + matches["common"]
+        ms, _ = timed(lambda m: store.lexical_search(m, K, filters), queries)
+        print(f"  filter {label:10} ({share:6.1%} of chunks, {len(queries)} q): {percentiles(ms)}")
+    conn.close()
+
+
+def anchor_bm25s(folder: Path, questions: list[str]) -> None:
+    try:
+        import bm25s
+        import Stemmer
+    except ImportError:
+        print("  bm25s: not installed (pip install -e '.[bench]')")
+        return
+    conn = sqlite3.connect(folder / DB_FILE)
+    docs = [f"{t}\n{x}" for t, x in conn.execute(
+        "SELECT a.title, c.text FROM chunks c JOIN articles a ON a.id = c.article_id ORDER BY c.id")]
+    conn.close()
+    stemmer, stop = Stemmer.Stemmer("english"), list(STOPWORDS)
+    started = time.perf_counter()
+    retriever = bm25s.BM25()
+    retriever.index(bm25s.tokenize(docs, stopwords=stop, stemmer=stemmer, show_progress=False),
+                    show_progress=False)
+    build_s = time.perf_counter() - started
+    k = min(K, len(docs))
+    del docs
+
+    def query(text):
+        tokens = bm25s.tokenize([text], stopwords=stop, stemmer=stemmer, show_progress=False)
+        return retriever.retrieve(tokens, k=k, show_progress=False)
+
+    ms, _ = timed(query, questions)
+    print(f"  bm25s (anchor): build {build_s:.0f} s, RSS {rss_mb():,.0f} MB; "
+          f"query ({len(questions)} q) {percentiles(ms)}")
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    p.add_argument("--questions", type=int, default=300, help="real rtqa questions (seeded sample)")
+    p.add_argument("--seed", type=int, default=13)
+    p.add_argument("--dataset", type=Path, default=DEFAULT_DATASET)
+    p.add_argument("--no-legacy", action="store_true", help="skip the pre-issue-12 query")
+    p.add_argument("--no-bm25s", action="store_true", help="skip the bm25s anchor")
+    args = p.parse_args(argv)
+    if not (args.dataset / "articles.jsonl.gz").exists():
+        print(f"no rtqa dataset at {args.dataset}; nothing to do.")
+        return 0
+    sample = random.Random(args.seed).sample(load_questions(args.dataset / "questions.jsonl"), args.questions)
+    texts = {"real": [q["question"] for q in sample], "common": COMMON}
+    matches = {name: [Question.parse(t).match for t in qs] for name, qs in texts.items()}
+    for n in args.sizes:
+        folder = build(ROOT / ".bench" / f"lexical-{n}", n, args.dataset)
+        measure(folder, matches, legacy=not args.no_legacy)
+        if not args.no_bm25s:
+            anchor_bm25s(folder, texts["real"] + texts["common"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
