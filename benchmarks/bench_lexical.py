@@ -5,10 +5,11 @@ N chunks of real text: the rtqa articles chunked by the product's chunker (~90k 
 replicated with other ids, titles (" · r") and dates (52 weeks earlier per copy) until N is
 reached. There are no vectors (an empty blob per chunk): only the lexical side is measured.
 Questions: a seeded sample of the real rtqa questions plus deliberately common-word ones,
-turned into MATCH expressions by ``Question.parse``. Reported, per N: p50/p95/max ms of
-``Store.lexical_search`` (k=100) unfiltered and with a selective and a broad filter, the top-100
-overlap with the pre-issue-12 query (every question term ORed, ``LEGACY_SQL``), the FTS5 size on
-disk per chunk, and as an anchor bm25s on the same texts and questions (build and query time).
+turned into MATCH expressions by ``Question.parse``. Reported, per N: the FTS5 size on disk per
+chunk; p50/p95/max ms of ``Store.lexical_search`` (k=100) unfiltered and with a selective and a
+broad filter; the experiment of searching only the rarest words (``narrowed``, rejected: time,
+top-k overlap and lexical-only answer recall next to the product's); and as an anchor bm25s on
+the same texts and questions (build time, query time, answer recall).
 
     pip install -e ".[bench]"        # bm25s and PyStemmer, only for the anchor
     python benchmarks/bench_lexical.py --sizes 100000 1000000
@@ -22,6 +23,7 @@ import json
 import random
 import sqlite3
 import statistics
+from collections import Counter
 import sys
 import time
 from datetime import date, timedelta
@@ -34,6 +36,7 @@ from bench_rtqa import DEFAULT_DATASET, ROOT, load_questions, rss_mb  # noqa: E4
 from retrieval.chunking import chunk_article  # noqa: E402
 from retrieval.config import Settings  # noqa: E402
 from retrieval.errors import IngestError  # noqa: E402
+from retrieval.evaluate import answer_in_budget  # noqa: E402
 from retrieval.lexical import STOPWORDS  # noqa: E402
 from retrieval.question import Question  # noqa: E402
 from retrieval.sources import article_from_row  # noqa: E402
@@ -64,8 +67,8 @@ COMMON = [
     "What did the team say after the season?",
 ]
 K = 100
-#: The query the product ran before issue 12: every question term, ORed, all matches scored.
-LEGACY_SQL = (f"SELECT rowid, -bm25(chunks_fts, {BM25_WEIGHTS[0]}, {BM25_WEIGHTS[1]}) AS s "
+#: ``Store.lexical_search`` without filters, for the experiment's narrowed expressions.
+PRODUCT_SQL = (f"SELECT rowid, -bm25(chunks_fts, {BM25_WEIGHTS[0]}, {BM25_WEIGHTS[1]}) AS s "
               f"FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY s DESC LIMIT ?")
 BUILD_VERSION = 1
 
@@ -150,17 +153,43 @@ def timed(fn, queries) -> tuple[list[float], list]:
     return ms, results
 
 
-def overlap(a: list[list[int]], b: list[list[int]], k: int) -> float:
-    """Mean |top-k(a) ∩ top-k(b)| / k over queries with k results in the legacy list."""
-    shares = [len(set(x[:k]) & set(y[:k])) / k for x, y in zip(a, b) if len(x) >= k]
+def overlap(a: list[list], b: list[list], k: int) -> float:
+    """Mean share of top-k(a) also in top-k(b) (as multisets), over queries where a has k."""
+    shares = [sum((Counter(x[:k]) & Counter(y[:k])).values()) / k for x, y in zip(a, b) if len(x) >= k]
     return statistics.mean(shares) if shares else float("nan")
+
+
+def recall(results: list[list[int]], answers: list[str], text: dict[int, str]) -> float:
+    """Answer recall within 600 words of the distinct passage texts, in rank order."""
+    hits = 0
+    for ids, answer in zip(results, answers):
+        hits += answer_in_budget(list(dict.fromkeys(text[i] for i in ids)), answer, 600)
+    return hits / len(answers)
 
 
 def fts_bytes(conn: sqlite3.Connection) -> int:
     return conn.execute("SELECT sum(pgsize) FROM dbstat WHERE name LIKE 'chunks_fts%'").fetchone()[0]
 
 
-def measure(folder: Path, matches: dict[str, list[str]], legacy: bool) -> None:
+def narrowed(match: str, frequency: dict[str, int], budget: int) -> str:
+    """The experiment (rejected, see docs/BENCHMARKS.md): only the rarest question words whose
+    chunk counts add up to ``budget`` are searched (the rarest always); when even it is over
+    budget, every word, ANDed."""
+    parts = [p for p in match.split(" OR ") if frequency[p]]
+    kept, total = [], 0
+    for p in sorted(parts, key=frequency.get):
+        if kept and total + frequency[p] > budget:
+            break
+        kept.append(p)
+        total += frequency[p]
+    if len(kept) == len(parts):
+        return match
+    return " AND ".join(parts) if total > budget else " OR ".join(p for p in parts if p in kept)
+
+
+def measure(folder: Path, matches: dict[str, list[str]], answers: dict[str, list[str]], budget: int,
+            filtered: int) -> dict[str, list[list[int]]]:
+    """Prints the timings; returns the product's top-K chunk ids per question set."""
     db = folder / DB_FILE
     conn = _connect(db, None)
     store = Store(folder, conn)
@@ -168,31 +197,48 @@ def measure(folder: Path, matches: dict[str, list[str]], legacy: bool) -> None:
     size = fts_bytes(conn)
     print(f"\n## {chunks:,} chunks — FTS5 {size / 2**20:,.0f} MiB on disk, {size / chunks:,.0f} B/chunk")
     for q in matches["real"][:20]:  # warm the page cache
-        conn.execute(LEGACY_SQL, (q, K)).fetchall()
+        store.lexical_search(q, K)
+    found = {}
     for name, queries in matches.items():
-        # First pass: the phrase frequencies are counted (once per word); second: they are known.
-        ms, new = timed(lambda m: [i for i, _ in store.lexical_search(m, K)], queries)
-        print(f"  lexical_search {name:7} ({len(queries)} q), first: {percentiles(ms)}")
-        ms, new = timed(lambda m: [i for i, _ in store.lexical_search(m, K)], queries)
-        print(f"  lexical_search {name:7} ({len(queries)} q), again: {percentiles(ms)}")
-        if legacy:
-            old_ms, old = timed(lambda m: [r[0] for r in conn.execute(LEGACY_SQL, (m, K))], queries)
-            print(f"  legacy query   {name:7} ({len(queries)} q): {percentiles(old_ms)}"
-                  f"   overlap@10 {overlap(old, new, 10):.3f}  @100 {overlap(old, new, 100):.3f}")
+        ms, product = found[name] = timed(lambda m: [i for i, _ in store.lexical_search(m, K)], queries)
+        print(f"  lexical_search {name:7} ({len(queries)} q): {percentiles(ms)}")
+        if not budget:
+            continue
+        frequency = {}
+        for m in queries:  # counted once per word, as a cache would (not timed)
+            for p in m.split(" OR "):
+                frequency[p] = frequency.get(p) or store.document_frequency(p.strip('"'))
+        ms, narrow = timed(lambda m: [r[0] for r in conn.execute(PRODUCT_SQL, (narrowed(m, frequency, budget), K))],
+                           queries)
+        print(f"  narrowed to {budget:,} rows {name:7}: {percentiles(ms)}")
+        # Copies of one chunk tie; also compared as the passage they copy, (base article, ordinal).
+        ids = {i for r in product + narrow for i in r}
+        rows = conn.execute(f"SELECT id, article_id, ordinal, text FROM chunks WHERE id IN ({','.join(map(str, ids))})")
+        rows = rows.fetchall()
+        base = {i: (a.split("-")[0], o) for i, a, o, _ in rows}
+        as_base = [[[base[i] for i in r] for r in x] for x in (product, narrow)]
+        print(f"    overlap with lexical_search @10 {overlap(product, narrow, 10):.3f} @100 "
+              f"{overlap(product, narrow, 100):.3f}; as passages @10 {overlap(*as_base, 10):.3f} @100 "
+              f"{overlap(*as_base, 100):.3f}")
+        if name in answers:
+            text = {i: t for i, _, _, t in rows}
+            print(f"    answer recall@600 words (lexical only, distinct passages): lexical_search "
+                  f"{recall(product, answers[name], text):.3f}, narrowed {recall(narrow, answers[name], text):.3f}")
     newest = store.published_range().newest
+    queries = matches["real"][:filtered] + matches["common"][:filtered]
     for label, filters in (
         ("one day", Filters(since=newest, until=newest)),
         ("one source", Filters(sources=("cnn.com",))),
         ("last year", Filters(since=newest - timedelta(days=365))),
     ):
         share = len(store.filtered_ids(filters)) / chunks
-        queries = matches["real"][:100] + matches["common"]
         ms, _ = timed(lambda m: store.lexical_search(m, K, filters), queries)
         print(f"  filter {label:10} ({share:6.1%} of chunks, {len(queries)} q): {percentiles(ms)}")
     conn.close()
+    return {name: r[1] for name, r in found.items()}
 
 
-def anchor_bm25s(folder: Path, questions: list[str]) -> None:
+def anchor_bm25s(folder: Path, questions: list[str], answers: list[str]) -> None:
     try:
         import bm25s
         import Stemmer
@@ -216,9 +262,15 @@ def anchor_bm25s(folder: Path, questions: list[str]) -> None:
         tokens = bm25s.tokenize([text], stopwords=stop, stemmer=stemmer, show_progress=False)
         return retriever.retrieve(tokens, k=k, show_progress=False)
 
-    ms, _ = timed(query, questions)
+    ms, results = timed(query, questions)
     print(f"  bm25s (anchor): build {build_s:.0f} s, RSS {rss_mb():,.0f} MB; "
           f"query ({len(questions)} q) {percentiles(ms)}")
+    ids = [[int(i) + 1 for i in r[0][0]] for r in results[:len(answers)]]  # chunk ids are 1..N
+    conn = sqlite3.connect(folder / DB_FILE)
+    wanted = ",".join(str(i) for i in {i for r in ids for i in r})
+    text = dict(conn.execute(f"SELECT id, text FROM chunks WHERE id IN ({wanted})"))
+    conn.close()
+    print(f"    answer recall@600 words (lexical only, distinct passages): {recall(ids, answers, text):.3f}")
 
 
 def main(argv=None) -> int:
@@ -227,7 +279,9 @@ def main(argv=None) -> int:
     p.add_argument("--questions", type=int, default=300, help="real rtqa questions (seeded sample)")
     p.add_argument("--seed", type=int, default=13)
     p.add_argument("--dataset", type=Path, default=DEFAULT_DATASET)
-    p.add_argument("--no-legacy", action="store_true", help="skip the pre-issue-12 query")
+    p.add_argument("--budget", type=int, default=10_000,
+                   help="rows for the narrowed-query experiment (0: skip it)")
+    p.add_argument("--filtered", type=int, default=100, help="real and common questions asked with filters")
     p.add_argument("--no-bm25s", action="store_true", help="skip the bm25s anchor")
     args = p.parse_args(argv)
     if not (args.dataset / "articles.jsonl.gz").exists():
@@ -236,11 +290,12 @@ def main(argv=None) -> int:
     sample = random.Random(args.seed).sample(load_questions(args.dataset / "questions.jsonl"), args.questions)
     texts = {"real": [q["question"] for q in sample], "common": COMMON}
     matches = {name: [Question.parse(t).match for t in qs] for name, qs in texts.items()}
+    answers = [q["answer"] for q in sample]
     for n in args.sizes:
         folder = build(ROOT / ".bench" / f"lexical-{n}", n, args.dataset)
-        measure(folder, matches, legacy=not args.no_legacy)
+        measure(folder, matches, {"real": answers}, args.budget, args.filtered)
         if not args.no_bm25s:
-            anchor_bm25s(folder, texts["real"] + texts["common"])
+            anchor_bm25s(folder, texts["real"] + texts["common"], answers)
     return 0
 
 

@@ -42,8 +42,8 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import cached_property
 from datetime import date, datetime, timedelta, timezone
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +60,6 @@ from retrieval.errors import (
 )
 from retrieval.dupes import PARAMS as DUPES_PARAMS
 from retrieval.dupes import Signature
-from retrieval.lexical import FREQUENCY_CACHE, STALE_GENERATIONS, narrowed, phrases
 from retrieval.sources import parse_date
 from retrieval.types import AlternativeSource, Article, Chunk, DateRange, Feed, Filters, Subscription
 
@@ -531,12 +530,7 @@ class Store:
         return " AND " + " AND ".join(clauses), params
 
     def lexical_search(self, match: str, k: int, filters: Filters | None = None) -> list[tuple[int, float]]:
-        """FTS5 BM25 search; scores are positive, higher is better.
-
-        Only the phrases of ``match`` that :func:`retrieval.lexical.narrowed` keeps are
-        searched: FTS5 scores every matching row before LIMIT, so the words most chunks hold
-        would cost time in proportion to the index and change little in the ranking.
-        """
+        """FTS5 BM25 search; scores are positive, higher is better."""
         if not match:
             return []
         where, params = self._filter_sql(filters)
@@ -546,41 +540,37 @@ class Store:
             f"FROM chunks_fts f{join} WHERE chunks_fts MATCH ?{where} ORDER BY s DESC LIMIT ?"
         )
         with self._db():
-            match = narrowed(match, self._phrase_frequencies(phrases(match), STALE_GENERATIONS))
             rows = self._conn.execute(sql, [match, *params, k]).fetchall()
         return [(int(r[0]), float(r[1])) for r in rows]
 
+    #: Terms whose chunk count ``document_frequency`` keeps (a few MB); past this it starts over.
+    _FREQUENCY_CACHE = 50_000
+
     def document_frequency(self, term: str) -> int:
-        """Chunks whose text or title holds ``term`` (after the FTS5 tokenizer's stemming)."""
+        """Chunks whose text or title holds ``term`` (after the FTS5 tokenizer's stemming).
+
+        Counted once per index generation: FTS5 counts by walking every matching row (tens of
+        ms for a common word at 1M chunks), and answers ask for the same words again and again.
+        """
         term = term.replace('"', "")
         if not term:
             return 0
-        phrase = f'"{term}"'
-        return self._phrase_frequencies([phrase], 0)[phrase]
-
-    @cached_property
-    def _frequencies(self) -> dict[str, tuple[int, int]]:
-        """Quoted phrase → (chunks that hold it, the generation it was counted at)."""
-        return {}
-
-    def _phrase_frequencies(self, quoted: list[str], stale: int) -> dict[str, int]:
-        """Document frequencies of FTS5 phrases, counted once and kept until the index is
-        ``stale`` generations newer (counting a common word takes ~10 ms at 1M chunks)."""
         with self._db():
             generation = self.generation()
             cache = self._frequencies
-            if len(cache) > FREQUENCY_CACHE:
+            if cache.get("") != generation or len(cache) > self._FREQUENCY_CACHE:
                 cache.clear()
-            out = {}
-            for phrase in quoted:
-                known = cache.get(phrase)
-                if known is None or generation - known[1] > stale:
-                    count = self._conn.execute(
-                        "SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?", (phrase,)
-                    ).fetchone()[0]
-                    known = cache[phrase] = (count, generation)
-                out[phrase] = known[0]
-            return out
+                cache[""] = generation
+            if term not in cache:
+                cache[term] = self._conn.execute(
+                    "SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?", (f'"{term}"',)
+                ).fetchone()[0]
+            return cache[term]
+
+    @cached_property
+    def _frequencies(self) -> dict[str, int]:
+        """term → chunks that hold it, for the generation stored under the key ``""``."""
+        return {}
 
     def filtered_ids(self, filters: Filters) -> np.ndarray:
         where, params = self._filter_sql(filters)
