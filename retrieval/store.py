@@ -557,19 +557,19 @@ class Store:
             return 0
         with self._db():
             generation = self.generation()
-            cache = self._frequencies
-            if cache.get("") != generation or len(cache) > self._FREQUENCY_CACHE:
-                cache.clear()
-                cache[""] = generation
-            if term not in cache:
-                cache[term] = self._conn.execute(
+            counts = self._frequencies.get(generation)
+            if counts is None or len(counts) > self._FREQUENCY_CACHE:
+                self._frequencies.clear()
+                counts = self._frequencies[generation] = {}
+            if term not in counts:
+                counts[term] = self._conn.execute(
                     "SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?", (f'"{term}"',)
                 ).fetchone()[0]
-            return cache[term]
+            return counts[term]
 
     @cached_property
-    def _frequencies(self) -> dict[str, int]:
-        """term → chunks that hold it, for the generation stored under the key ``""``."""
+    def _frequencies(self) -> dict[int, dict[str, int]]:
+        """index generation → term → chunks that hold it (only the current generation kept)."""
         return {}
 
     def filtered_ids(self, filters: Filters) -> np.ndarray:
