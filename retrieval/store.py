@@ -56,6 +56,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -607,15 +608,34 @@ class Store:
             rows = self._conn.execute(sql, [match, *params, k]).fetchall()
         return [(int(r[0]), float(r[1])) for r in rows]
 
+    #: Terms whose chunk count ``document_frequency`` keeps (a few MB); past this it starts over.
+    _FREQUENCY_CACHE = 50_000
+
     def document_frequency(self, term: str) -> int:
-        """Chunks whose text or title holds ``term`` (after the FTS5 tokenizer's stemming)."""
+        """Chunks whose text or title holds ``term`` (after the FTS5 tokenizer's stemming).
+
+        Counted once per index generation: FTS5 counts by walking every matching row (tens of
+        ms for a common word at 1M chunks), and answers ask for the same words again and again.
+        """
         term = term.replace('"', "")
         if not term:
             return 0
         with self._db():
-            return self._conn.execute(
-                "SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?", (f'"{term}"',)
-            ).fetchone()[0]
+            generation = self.generation()
+            counts = self._frequencies.get(generation)
+            if counts is None or len(counts) > self._FREQUENCY_CACHE:
+                self._frequencies.clear()
+                counts = self._frequencies[generation] = {}
+            if term not in counts:
+                counts[term] = self._conn.execute(
+                    "SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?", (f'"{term}"',)
+                ).fetchone()[0]
+            return counts[term]
+
+    @cached_property
+    def _frequencies(self) -> dict[int, dict[str, int]]:
+        """index generation → term → chunks that hold it (only the current generation kept)."""
+        return {}
 
     def filtered_ids(self, filters: Filters) -> np.ndarray:
         where, params = self._filter_sql(filters)
