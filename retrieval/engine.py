@@ -10,9 +10,11 @@ from __future__ import annotations
 import logging
 import math
 import re
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from functools import partial
 from datetime import date, datetime, timedelta, timezone
@@ -726,7 +728,7 @@ class _Batches:
 
     def _commit(self, job: "_Batch", vectors: np.ndarray) -> None:
         offset = 0
-        with self.writer.batch() as batch:
+        with _signals_held(), self.writer.batch() as batch:
             for article, chunks, _, _ in job.pending:
                 batch.put(article, chunks, vectors[offset : offset + len(chunks)])
                 offset += len(chunks)
@@ -734,11 +736,12 @@ class _Batches:
                 batch.sign(article_id, signature)
             for article, story_id in job.folds:
                 batch.fold(article, story_id)
+            # Counted inside the hold: a Ctrl-C after the commit finds the count right.
+            self.committed += len(job.pending)
         for article, chunks, status, slot in job.pending:
             self.report.results[slot] = ItemResult(article.origin, status, "", article.id, article.title,
                                                    article.source, article.published)
             self.report.chunks_added += len(chunks)
-        self.committed += len(job.pending)
 
 
 @dataclass
@@ -749,6 +752,30 @@ class _Batch:
     pending: list[tuple[Article, list[Chunk], str, int]]
     signatures: list[tuple[str, dupes.Signature]]
     folds: list[tuple[Article, str]]
+
+
+@contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM while a batch is committed (in the main thread, where Python
+    handles signals): a Ctrl-C between the SQLite commit and the FAISS update would leave
+    vectors.faiss to be rebuilt on the next open and the batch out of the count of committed
+    articles. A signal that came meanwhile is raised again right after, to the handler that was
+    there before."""
+    signals = (signal.SIGINT, signal.SIGTERM)
+    if threading.current_thread() is not threading.main_thread() or any(
+        signal.getsignal(s) is None for s in signals  # a handler not set from Python: leave it
+    ):
+        yield
+        return
+    held: list[int] = []
+    previous = {s: signal.signal(s, lambda signum, frame: held.append(signum)) for s in signals}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        for s in held:
+            signal.raise_signal(s)
 
 
 class _NoBar:
