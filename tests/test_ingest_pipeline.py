@@ -25,10 +25,12 @@ import pytest
 
 from index_support import MODEL, assert_consistent, cli
 from retrieval import Settings
+from retrieval.chunking import embedding_text
 from retrieval.embeddings import HashEmbedder
 from retrieval.engine import FLUSH_CHUNKS, WINDOW_CHUNKS, Engine
 from retrieval.errors import IngestInterrupted
 from retrieval.pipeline import SLICE_TEXTS, EmbedStage
+from retrieval.store import iter_chunk_texts
 from support import ROOT
 
 CHUNKING = {"chunk_words": 20, "chunk_max_words": 30}
@@ -138,6 +140,11 @@ def test_report_keeps_input_order_over_many_batches(tmp_path):
         report = engine.ingest([str(path)])
         committed = engine.store.generation()  # a new index starts at 0; one per transaction
         articles, chunks = engine.store.counts()
+        rows_stored = iter_chunk_texts(engine.store)
+        stored = engine.store.vectors_for([chunk_id for chunk_id, _, _ in rows_stored])
+    # Every passage got its own text's vector, whatever order the batches embedded them in.
+    expected = HashEmbedder().embed([embedding_text(title, text) for _, title, text in rows_stored])
+    assert np.array_equal(stored, expected)
     assert [r.item for r in report.results] == [f"{path}:{i}" for i in range(1, 421)]
     status = {i: r.status for i, r in enumerate(report.results)}
     assert status[5] == status[150] == "failed"
