@@ -10,12 +10,10 @@ from __future__ import annotations
 import logging
 import math
 import re
-import signal
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from functools import partial
 from datetime import date, datetime, timedelta, timezone
 
@@ -28,7 +26,7 @@ from retrieval.chunking import chunk_article, embedding_text
 from retrieval.config import DEFAULT_MODEL, Settings
 from retrieval.embeddings import Embedder, VectorCache, load_embedder
 from retrieval.errors import ConfigError, IndexMissingError, IngestInterrupted, ModelMismatchError
-from retrieval.pipeline import EmbedStage
+from retrieval.pipeline import Batches
 from retrieval.question import Question
 from retrieval.reader import Reader, load_reader
 from retrieval.reader_text import passage_text
@@ -363,7 +361,7 @@ class Engine:
                progress: bool, step: Callable[[IngestStep], None]) -> IngestReport:
         """Read, classify and chunk ``items`` in this thread while an :class:`EmbedStage`
         worker embeds the batch before and this thread commits the one before that (see
-        :class:`_Batches`). A KeyboardInterrupt comes out as :class:`IngestInterrupted`; what
+        :class:`retrieval.pipeline.Batches`). A KeyboardInterrupt comes out as :class:`IngestInterrupted`; what
         was committed before it is kept."""
         with self._ingest_lock:
             store = self._ensure_store()
@@ -374,9 +372,10 @@ class Engine:
             limit = FLUSH_CHUNKS
             run = _Run()
             seen_hashes: set[str] = set()
-            batches: _Batches | None = None
+            batches: Batches | None = None
             try:
-                with store.writing() as writer, _Batches(self, writer, report, bar, step) as batches:
+                with store.writing() as writer, \
+                        Batches(lambda: self.bulk_embedder, writer, report, bar, step) as batches:
                     self._backfill(store, writer)
                     for item in items:
                         batches.commit_ready()
@@ -406,10 +405,10 @@ class Engine:
                         pending.append((item, chunks, status, len(report.results) - 1))
                         pending_chunks += len(chunks)
                         if pending_chunks >= limit:
-                            batches.submit(pending, run)
+                            batches.submit(pending, *run.take(pending))
                             pending, pending_chunks = [], 0
                             limit = min(2 * limit, WINDOW_CHUNKS)
-                    batches.submit(pending, run)
+                    batches.submit(pending, *run.take(pending))
                     batches.finish()
             except KeyboardInterrupt as exc:
                 raise IngestInterrupted(batches.committed if batches is not None else 0) from exc
@@ -658,124 +657,12 @@ class _Run:
         ids = {i for key in signature.bands() for i in self.bands.get(key, ())}
         return [(i, self.signatures[i]) for i in ids if i in self.signatures]
 
-
-class _Batches:
-    """The batches of one ingest on their way to the index: embedded in submission order by an
-    :class:`EmbedStage` worker (started with the first batch that has text, so re-reading
-    stored articles loads no model), then committed here, each one transaction, while the
-    worker embeds the next. At most ``IN_FLIGHT`` batches are submitted and not committed; a
-    context manager, so the worker never outlives the ingest."""
-
-    def __init__(self, engine: Engine, writer, report: IngestReport, bar, step: Callable[[IngestStep], None]):
-        self.engine = engine
-        self.writer = writer
-        self.report = report
-        self.bar = bar
-        self.step = step
-        self.stage: EmbedStage | None = None
-        self.committed = 0  # articles
-        self._shown = 0  # texts counted on the progress bar
-
-    def __enter__(self) -> "_Batches":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self.stage is not None:
-            self.stage.close()
-
-    def submit(self, pending: list[tuple[Article, list[Chunk], str, int]], run: "_Run") -> None:
-        """Hand ``pending`` articles (and the run's signatures and folds of that moment, whose
-        stories are stored before or with them) to the embedding worker."""
-        job = _Batch(
-            pending,
-            [(p[0].id, run.signatures[p[0].id]) for p in pending if p[0].id in run.signatures],
-            run.folds,
-        )
-        run.folds = []
-        if not (job.pending or job.folds):
-            return
-        texts = [embedding_text(p[0].title, c.text) for p in pending for c in p[1]]
-        if self.stage is None:
-            if not texts:  # nothing in flight: commit the folds at once
-                self._commit(job, np.zeros((0, 0), dtype=np.float32))
-                return
-            self.stage = EmbedStage(self.engine.bulk_embedder)
-        if texts:
-            self.step(IngestStep("indexing", count=len(texts)))
-        while self.stage.full:
-            self._collect(wait=True)
-        self.stage.submit(job, texts)
-
-    def commit_ready(self) -> None:
-        """Commit the batches the worker has finished, without waiting."""
-        if self.stage is not None:
-            self._collect(wait=False)
-
-    def finish(self) -> None:
-        """Wait for every batch in flight and commit it."""
-        while self.stage is not None and self.stage.busy:
-            self._collect(wait=True)
-
-    def _collect(self, *, wait: bool) -> None:
-        for job, vectors in self.stage.results(wait=wait, on_wait=self._show):
-            self._commit(job, vectors)
-        self._show()
-
-    def _show(self) -> None:
-        done = self.stage.embedded
-        self.bar.update(done - self._shown)
-        self._shown = done
-
-    def _commit(self, job: "_Batch", vectors: np.ndarray) -> None:
-        offset = 0
-        with _signals_held(), self.writer.batch() as batch:
-            for article, chunks, _, _ in job.pending:
-                batch.put(article, chunks, vectors[offset : offset + len(chunks)])
-                offset += len(chunks)
-            for article_id, signature in job.signatures:
-                batch.sign(article_id, signature)
-            for article, story_id in job.folds:
-                batch.fold(article, story_id)
-            # Counted inside the hold: a Ctrl-C after the commit finds the count right.
-            self.committed += len(job.pending)
-        for article, chunks, status, slot in job.pending:
-            self.report.results[slot] = ItemResult(article.origin, status, "", article.id, article.title,
-                                                   article.source, article.published)
-            self.report.chunks_added += len(chunks)
-
-
-@dataclass
-class _Batch:
-    """One transaction of an ingest: articles with their chunks, status and report slot; the
-    signatures of those articles; folds recorded since the batch before."""
-
-    pending: list[tuple[Article, list[Chunk], str, int]]
-    signatures: list[tuple[str, dupes.Signature]]
-    folds: list[tuple[Article, str]]
-
-
-@contextmanager
-def _signals_held() -> Iterator[None]:
-    """Hold SIGINT and SIGTERM while a batch is committed (in the main thread, where Python
-    handles signals): a Ctrl-C between the SQLite commit and the FAISS update would leave
-    vectors.faiss to be rebuilt on the next open and the batch out of the count of committed
-    articles. A signal that came meanwhile is raised again right after, to the handler that was
-    there before."""
-    signals = (signal.SIGINT, signal.SIGTERM)
-    if threading.current_thread() is not threading.main_thread() or any(
-        signal.getsignal(s) is None for s in signals  # a handler not set from Python: leave it
-    ):
-        yield
-        return
-    held: list[int] = []
-    previous = {s: signal.signal(s, lambda signum, frame: held.append(signum)) for s in signals}
-    try:
-        yield
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-        for s in held:
-            signal.raise_signal(s)
+    def take(self, pending) -> tuple[list[tuple[str, dupes.Signature]], list[tuple[Article, str]]]:
+        """What goes into the transaction of ``pending`` articles: their signatures, and the
+        folds recorded since the batch before (their stories are stored before or with them:
+        a story is always put before a copy of it is read)."""
+        folds, self.folds = self.folds, []
+        return [(p[0].id, self.signatures[p[0].id]) for p in pending if p[0].id in self.signatures], folds
 
 
 class _NoBar:
