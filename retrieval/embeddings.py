@@ -27,6 +27,10 @@ _PACKAGED_NAMES = {DEFAULT_MODEL, "sentence-transformers/" + DEFAULT_MODEL}
 
 
 class Embedder(Protocol):
+    """What the engine embeds with. An embedder may also offer ``token_lengths(texts) ->
+    list[int]`` (its tokens per text, truncated as it truncates): ingest then embeds texts of
+    about the same token count together (retrieval/pipeline.py); without it, characters."""
+
     name: str
     dimension: int
 

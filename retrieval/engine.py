@@ -22,7 +22,7 @@ import numpy as np
 from retrieval.alerts import Alerts
 from retrieval.answer import DEFAULT_ANSWER, AnswerParams, check_citations, compose, passage_refusal
 from retrieval import dupes
-from retrieval.chunking import chunk_article, embedding_text
+from retrieval.chunking import chunk_article
 from retrieval.config import DEFAULT_MODEL, Settings
 from retrieval.embeddings import Embedder, VectorCache, load_embedder
 from retrieval.errors import ConfigError, IndexMissingError, IngestInterrupted, ModelMismatchError
