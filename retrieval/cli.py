@@ -8,8 +8,10 @@ from __future__ import annotations
 import json
 import logging
 import re
+import signal
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
@@ -17,7 +19,7 @@ import click
 from pydantic import ValidationError
 
 from retrieval.config import Settings, describe_settings_error
-from retrieval.errors import RetrievalError
+from retrieval.errors import IngestInterrupted, RetrievalError
 from retrieval.types import OTHER_LANGUAGE, AlternativeSource, Answer, Filters, Hit, SearchResult, also_in
 
 log = logging.getLogger("retrieval")
@@ -136,7 +138,34 @@ def ingest(ctx, items: tuple[str, ...], index, model, as_json: bool) -> None:
         if report.failed:
             sys.exit(1)
 
-    _run(go)
+    with _signals_interrupt() as received:
+        try:
+            _run(go)
+        except KeyboardInterrupt as exc:
+            committed = exc.committed if isinstance(exc, IngestInterrupted) else 0
+            click.echo(
+                f"{received[-1] if received else 'SIGINT'}: ingest stopped. {committed} article(s) "
+                "were committed and are kept; run the same command again to index the rest "
+                "(articles already stored are skipped).", err=True)
+            sys.exit(128 + (signal.SIGTERM if received and received[-1] == "SIGTERM" else signal.SIGINT))
+
+
+@contextmanager
+def _signals_interrupt() -> Iterator[list[str]]:
+    """SIGTERM stops an ingest the way Ctrl-C does: the batches committed are kept and the
+    command says so. Yields the names of the signals received."""
+    received: list[str] = []
+
+    def on_signal(signum, frame) -> None:
+        received.append(signal.Signals(signum).name)
+        raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield received
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 @cli.command()

@@ -13,6 +13,10 @@
     ├── IngestError                 one item could not be read or extracted (names item + reason)
     │   └── FetchError              an URL could not be fetched (status, size, timeout)
     └── ModelLoadError              the embedding model could not be loaded
+
+Outside the tree, because it is not a domain error: ``IngestInterrupted``, the
+KeyboardInterrupt an ingest re-raises when it is stopped (Ctrl-C, or SIGTERM in the CLI), with
+the number of articles it committed before (those are kept; running it again resumes).
 """
 
 from __future__ import annotations
@@ -67,3 +71,12 @@ class FetchError(IngestError):
 
 class ModelLoadError(RetrievalError):
     pass
+
+
+class IngestInterrupted(KeyboardInterrupt):
+    """An ingest stopped by KeyboardInterrupt. ``committed``: the articles it had committed,
+    which are kept; the same ingest run again skips them and indexes the rest."""
+
+    def __init__(self, committed: int):
+        super().__init__(f"ingest interrupted after committing {committed} article(s)")
+        self.committed = committed

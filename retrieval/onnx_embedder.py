@@ -139,6 +139,10 @@ class OnnxEmbedder:
         pooling = json.loads((folder / "1_Pooling" / "config.json").read_text())
         self.dimension = int(pooling["word_embedding_dimension"])
 
+    def token_lengths(self, texts: list[str]) -> list[int]:
+        """Tokens of each text as the model reads it (truncated)."""
+        return [len(e.ids) for e in self._tokenizer.encode_batch(texts)]
+
     def embed(self, texts: list[str], *, progress: bool = False) -> np.ndarray:
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         encodings = self._tokenizer.encode_batch(texts)

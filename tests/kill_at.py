@@ -1,10 +1,14 @@
 """Test helper (not a test): run an ingest in this process and SIGKILL it at a chosen point.
 
     python tests/kill_at.py embed N INDEX ITEM...    killed as the N-th embedding call starts
+    python tests/kill_at.py commit TEXT INDEX ITEM... killed in the embedding call of a passage
+                                                      holding TEXT, once this ingest has
+                                                      committed a batch (the call waits for it)
     python tests/kill_at.py open NAME INDEX ITEM...  killed as NAME is opened for writing
     python tests/kill_at.py rename NAME INDEX ITEM... killed as NAME is about to be renamed
 
-The first point uses the engine's public embedder seam; the others a ``sys.addaudithook``
+The first two points use the engine's public embedder seam (the second waits for a commit
+because the ingest commits a batch while the next one is embedded); the others a ``sys.addaudithook``
 hook on Python's own "open" and "os.rename" (os.replace) audit events, so the product code
 carries no test hooks. Exits 3 when the point was never reached (the ingest completed).
 """
@@ -13,7 +17,9 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's retrieval/
@@ -40,8 +46,40 @@ class KillingEmbedder(HashEmbedder):
         return super().embed(texts, progress=progress)
 
 
+class CommitKillingEmbedder(HashEmbedder):
+    def __init__(self, text: str, index: Path):
+        super().__init__()
+        self.text = text
+        self.db = index / "index.sqlite"
+        self.start = self.generation()
+
+    def generation(self) -> int:
+        if not self.db.exists():
+            return 0
+        db = sqlite3.connect(f"{self.db.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            return int(db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()[0])
+        finally:
+            db.close()
+
+    def embed(self, texts, *, progress=False):
+        if any(self.text in t for t in texts):
+            deadline = time.monotonic() + 60
+            while self.generation() == self.start:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("no batch was committed while the marked passage waited")
+                time.sleep(0.01)
+            die()
+        return super().embed(texts, progress=progress)
+
+
 def main(point: str, arg: str, index: str, items: list[str]) -> int:
-    embedder = KillingEmbedder(int(arg)) if point == "embed" else HashEmbedder()
+    if point == "embed":
+        embedder = KillingEmbedder(int(arg))
+    elif point == "commit":
+        embedder = CommitKillingEmbedder(arg, Path(index))
+    else:
+        embedder = HashEmbedder()
     if point in ("open", "rename"):
         event = {"open": "open", "rename": "os.rename"}[point]
 

@@ -5,11 +5,22 @@ pages of the rtqa articles."""
 
 from __future__ import annotations
 
+import gzip
+import itertools
 import json
 
 import pytest
 
-from retrieval.clean import is_caption, is_page_chrome, strip_chrome
+from retrieval.clean import (
+    _CHROME_IN_LINE,
+    CHROME_LITERALS,
+    CHROME_PATTERNS,
+    is_caption,
+    is_page_chrome,
+    may_hold_chrome,
+    strip_chrome,
+)
+from support import ROOT, SHARED
 from retrieval.sources import make_article
 
 CHROME_LINES = [
@@ -98,3 +109,57 @@ def test_an_article_of_chrome_only_is_refused():
 
     with pytest.raises(IngestError, match="no article text"):
         make_article(text="Maja Hitij/Getty Images\n\nJUST WATCHED x Replay More Videos", title="t", origin="x")
+
+
+# ---------------------------------------------------------------------------- the quick pre-test
+
+
+def _alternatives(pattern: str) -> list[str]:
+    """The top-level ``|`` branches of a regular expression."""
+    branches, depth, start, escaped = [], 0, 0, False
+    for i, ch in enumerate(pattern):
+        if escaped:
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        elif ch in "([":
+            depth += 1
+        elif ch in ")]":
+            depth -= 1
+        elif ch == "|" and depth == 0:
+            branches.append(pattern[start:i])
+            start = i + 1
+    return branches + [pattern[start:]]
+
+
+def test_every_chrome_pattern_holds_a_listed_text():
+    """A pattern added to CHROME_PATTERNS without its text in CHROME_LITERALS would be skipped
+    by the quick test on every line that has none of the others."""
+    for pattern in CHROME_PATTERNS:
+        for branch in _alternatives(pattern):
+            plain = branch.replace("\\", "").lower()
+            assert (any(text in plain for text in CHROME_LITERALS) or branch.startswith(r"^\s*(?-i:By ")
+                    or r"\d{1,2}, \d{4}" in branch), f"no CHROME_LITERALS text in {branch!r}"
+
+
+def _real_lines() -> list[str]:
+    lines = [line for text in CHROME_LINES + NEWS for line in text.split("\n")]
+    lines += [line for path in sorted((ROOT / "corpus").glob("*.txt")) for line in path.read_text().split("\n")]
+    rtqa = SHARED / "datasets" / "rtqa" / "articles.jsonl.gz"
+    if rtqa.exists():
+        with gzip.open(rtqa, "rt", encoding="utf-8") as fh:
+            for row in itertools.islice(fh, 300):
+                lines += json.loads(row)["text"].split("\n")
+    return lines
+
+
+def test_quick_test_never_skips_a_line_the_patterns_match():
+    """Oracle: the full search over the seed corpus, the snippets above and 300 rtqa articles
+    (when the dataset is there), plus the characters IGNORECASE folds onto ASCII letters."""
+    lines = _real_lines() + ["Sub\u017fcribe now", "\u212aeep up: sign up here", "Photo by Ann Lee",
+                             "By Jane Doe and John Roe, CNN", "May 3, 2025, 9:01"]
+    matched = [line for line in lines if _CHROME_IN_LINE.search(line)]
+    assert len(matched) > len(CHROME_LINES)
+    assert [line for line in matched if not may_hold_chrome(line)] == []
+    skipped = sum(1 for line in lines if not may_hold_chrome(line))
+    assert skipped > len(lines) / 2  # it does skip most lines

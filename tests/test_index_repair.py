@@ -195,7 +195,7 @@ def test_search_command_repairs_and_says_so(index):
 #: Where an ingest is killed: (kill_at.py point, argument, what is left behind).
 KILL_POINTS = {
     "before the first commit": ("embed", "1"),
-    "after one commit, mid-ingest": ("embed", "2"),
+    "after one commit, mid-ingest": ("commit", "More 59 "),  # the last article: in batch 2
     "between the last commit and the FAISS save": ("open", "2024-03.faiss.tmp"),
     "FAISS written, not yet renamed": ("rename", "2024-03.faiss.tmp"),
     "FAISS saved, manifest not yet renamed": ("rename", "manifest.json.tmp"),
