@@ -1059,17 +1059,21 @@ class Store:
         for key in list(segments):
             if key not in truth:
                 del segments[key]  # every chunk of that month was removed
-        if stale:
+        memory = " (in memory: the index is read-only)" if self.read_only else ""
+        if stale and "older versions" in problems.get("*", ""):
+            log.info("%s %s; building its %d monthly segments from %s%s", self.path / VECTORS_FILE,
+                     problems["*"], len(stale), DB_FILE, memory)
+        elif stale:
             for key in stale:
                 problem = problems.get(key) or problems.get("*") or (
                     f"holds other chunk ids than {DB_FILE}" if key in segments else "is missing")
                 # On open every problem is worth a warning; later, files behind SQLite only
                 # mean another process committed and has not saved yet.
-                level = logging.WARNING if opening and "older versions" not in problem else logging.INFO
+                level = logging.WARNING if opening or "behind" not in problem else logging.INFO
                 if problem == "is missing" and not segments and not problems:
                     level = logging.DEBUG  # nothing was ever saved (a new index)
-                log.log(level, "%s %s; rebuilding it from %s%s", self._segment_path(key), problem, DB_FILE,
-                        " (in memory: the index is read-only)" if self.read_only else "")
+                log.log(level, "%s %s; rebuilding it from %s%s", self._segment_path(key), problem, DB_FILE, memory)
+        if stale:
             segments.update(self._rebuild_segments(stale, month(max(truth))))
         return Vectors(self.dimension, segments, generation, self.ann, from_files=not stale)
 
