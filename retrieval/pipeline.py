@@ -244,8 +244,8 @@ class Batches:
 @contextmanager
 def _signals_held() -> Iterator[None]:
     """Hold SIGINT and SIGTERM while a batch is committed (in the main thread, where Python
-    handles signals): a Ctrl-C between the SQLite commit and the FAISS update would leave
-    vectors.faiss to be rebuilt on the next open and the batch out of the count of committed
+    handles signals): a Ctrl-C between the SQLite commit and the vector segments' update would
+    leave a segment to be rebuilt on the next open and the batch out of the count of committed
     articles. A signal that came meanwhile is raised again right after, to the handler that was
     there before."""
     signals = (signal.SIGINT, signal.SIGTERM)
