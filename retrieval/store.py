@@ -1193,8 +1193,10 @@ class Store:
             try:
                 yield writer
             finally:
-                writer.publish()
-                self._writing = False
+                try:
+                    writer.publish()
+                finally:
+                    self._writing = False  # readers refresh by themselves again
                 if not self._dense.saved or self._dense.generation != self._saved_generation():
                     self._save_vectors_or_warn()
         finally:
