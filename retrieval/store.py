@@ -662,8 +662,9 @@ class Store:
     def _plan(self, dense: Vectors, filters: Filters) -> dict[str, np.ndarray | None]:
         """Segment key → the chunk ids ``filters`` keep there, or None when it keeps the whole
         month. A date range skips the months outside it without reading anything; the ids are
-        read (by the indexes on ``published`` and ``lower(source)``) only for months the
-        range covers in part, or for all months when sources are named."""
+        read (through the index on ``published``) only for the months the range covers in
+        part, or, when sources are named, for all months (a scan of ``articles``: no index on
+        the outlet yet)."""
         keys = list(dense.segments)
         if filters.since or filters.until:  # articles without a date never match a date range
             first = month(filters.since.isoformat()) if filters.since else ""
