@@ -1035,17 +1035,24 @@ class Store:
         """``dense`` plus the chunks another process committed since (ids past the largest
         held). Removals show when its files are saved; until then search results are read
         through SQLite, which no longer has them."""
-        added: dict[str, tuple[list[int], list[np.ndarray]]] = {}
+        return dense.changed(generation, self._stored_vectors("c.id > ?", (dense.max_id,)))
+
+    def _stored_vectors(self, where: str = "1", params: Sequence[Any] = (),
+                        keys: set[str] | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Segment key → (chunk ids, vectors) of the chunks SQLite holds that match ``where``
+        (of those months only, when ``keys`` is given), in one pass in id order."""
+        found: dict[str, tuple[list[int], list[np.ndarray]]] = {}
         with self._db() as conn:
             cursor = conn.execute(
                 f"SELECT c.id, c.vector, {_MONTH} FROM chunks c JOIN articles a ON a.id = c.article_id "
-                "WHERE c.id > ? ORDER BY c.id", (dense.max_id,))
-            for chunk_id, blob, key in cursor:
-                ids, vectors = added.setdefault(key, ([], []))
-                ids.append(chunk_id)
-                vectors.append(decode_vector(blob, self.dimension))
-        arrays = {key: (np.asarray(ids, dtype=np.int64), np.vstack(vectors)) for key, (ids, vectors) in added.items()}
-        return dense.changed(generation, arrays, from_files=False)
+                f"WHERE {where} ORDER BY c.id", params)
+            while rows := cursor.fetchmany(10_000):
+                for chunk_id, blob, key in rows:
+                    if keys is None or key in keys:
+                        ids, vectors = found.setdefault(key, ([], []))
+                        ids.append(chunk_id)
+                        vectors.append(decode_vector(blob, self.dimension))
+        return {key: (np.asarray(ids, dtype=np.int64), np.vstack(vectors)) for key, (ids, vectors) in found.items()}
 
     def _repaired(self, segments: dict[str, Segment], problems: dict[str, str], generation: int,
                   opening: bool) -> Vectors:
@@ -1081,22 +1088,10 @@ class Store:
     def _rebuild_segments(self, keys: Sequence[str], newest: str) -> dict[str, Segment]:
         """Segments for the months ``keys`` from the vectors SQLite holds, in one pass
         (``newest``: the index's newest month, which stays exact longer)."""
-        wanted = set(keys)
-        found: dict[str, tuple[list[int], list[np.ndarray]]] = {key: ([], []) for key in wanted}
-        with self._db() as conn:
-            cursor = conn.execute(
-                f"SELECT c.id, c.vector, {_MONTH} FROM chunks c JOIN articles a ON a.id = c.article_id ORDER BY c.id")
-            while rows := cursor.fetchmany(10_000):
-                for chunk_id, blob, key in rows:
-                    if key in wanted:
-                        found[key][0].append(chunk_id)
-                        found[key][1].append(decode_vector(blob, self.dimension))
         segments = {}
-        for key, (ids, vectors) in found.items():
+        for key, (ids, vectors) in self._stored_vectors(keys=set(keys)).items():
             limit = self.ann.exact_max if month(key) < newest else self.ann.open_exact_max
-            segments[key] = Segment.build(key, np.asarray(ids, dtype=np.int64),
-                                          np.vstack(vectors) if vectors else np.zeros((0, self.dimension), np.float32),
-                                          self.ann, hnsw=len(ids) > limit)
+            segments[key] = Segment.build(key, ids, vectors, self.ann, hnsw=len(ids) > limit)
         return segments
 
     def _segment_path(self, key: str) -> Path:

@@ -32,14 +32,11 @@ that keeps 0.1% of a month neither scans the month nor returns too few.
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 
 import numpy as np
-
-log = logging.getLogger(__name__)
 
 #: A segment whose tombstones are more than this fraction of its graph is rebuilt.
 COMPACT_FRACTION = 0.1
@@ -329,7 +326,7 @@ class Vectors:
         return found
 
     def changed(self, generation: int, added: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None,
-                removed: Iterable[int] = (), *, from_files: bool = False) -> "Vectors":
+                removed: Iterable[int] = ()) -> "Vectors":
         """A new snapshot with ``removed`` chunk ids gone and ``added`` (key → ids, vectors) in."""
         segments = dict(self.segments)
         for key, ids in self.locate(removed).items():
@@ -342,7 +339,7 @@ class Vectors:
             if ids.size:
                 base = segments.get(key) or Segment.empty(key, self.dimension)
                 segments[key] = base.added(ids, vectors)
-        return Vectors(self.dimension, segments, generation, self.ann, from_files=from_files)
+        return Vectors(self.dimension, segments, generation, self.ann)
 
     def sealed(self) -> "Vectors":
         """Graphs for the segments that have grown past their exact size, compacted tombstones."""
