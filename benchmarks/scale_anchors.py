@@ -4,6 +4,7 @@ they share with it (percentiles, recall@10 against exact search)."""
 
 from __future__ import annotations
 
+import os
 import time
 
 import numpy as np
@@ -55,10 +56,11 @@ def anchors(vectors: np.ndarray, qvectors: np.ndarray, texts: list[str], questio
     out["faiss_flat"]["search_ms"] = pct(single(flat, qvectors, k))
     # FAISS runs one query's scan on every core with OpenMP; on 2 shared cores a parallel
     # region waits for a second thread to be scheduled. The same search on one thread:
-    threads = faiss.omp_get_max_threads()
     faiss.omp_set_num_threads(1)
     out["faiss_flat"]["search_ms_one_thread"] = pct(single(flat, qvectors, k))
-    faiss.omp_set_num_threads(threads)
+    # Every core for the graph build: the product's searches in this thread have set it to one
+    # (retrieval/vectors.py), which left a 1M-vector build on one core.
+    faiss.omp_set_num_threads(os.cpu_count() or 1)
     t = time.perf_counter()
     hnsw = faiss.IndexHNSWFlat(d, HNSW_M, faiss.METRIC_INNER_PRODUCT)
     hnsw.add(vectors)
