@@ -52,6 +52,8 @@ log = logging.getLogger("bench_scale")
 
 #: Questions asked before the timings (model load, first queries).
 WARMUP = 5
+#: Questions whose lexical results are compared with FTS5's (~1 s each at 1M chunks).
+LEXICAL_CHECK = 60
 MODES = ("dense", "lexical", "hybrid", "ask")
 
 
@@ -164,10 +166,44 @@ def measure_engine(folder: Path, model: str, questions: list[tuple[str, date | N
                 log.info("%s, %d client(s): %s", mode, c, {k: v for k, v in out["runs"][mode][str(c)].items() if k != "error_sample"})
         out["rss_mb"]["after_queries"] = round(rss_mb(), 1)
         out["rss_mb"]["peak"] = round(rss_mb("VmHWM"), 1)
+        out["lexical"] = lexical_against_fts5(engine.store, folder, questions[:LEXICAL_CHECK])
         out["load_end"] = round(os.getloadavg()[0], 2)
     finally:
         engine.close()
     return out, np.vstack(vectors).astype(np.float32), found
+
+
+def lexical_against_fts5(store, folder: Path, questions: list[tuple[str, date | None]]) -> dict:
+    """The product's lexical side (segments from ``lexical.segment_min`` chunks on) against
+    FTS5 on the same index, in the same process: p50 / p95 of ``Store.lexical_search`` (k=100,
+    as search asks) and how many of FTS5's top 10 / 100 it returns."""
+    from retrieval.impacts import LexicalParams
+    from retrieval.question import Question
+    from retrieval.store import Store
+
+    segments = store.lexical_segments()
+    matches = [Question.parse(q, d).match for q, d in questions]
+    fts5 = Store.open(folder, read_only=True, lexical=LexicalParams(segment_min=2**62))
+    try:
+        timings: dict[str, list[float]] = {"product": [], "fts5": []}
+        found: dict[str, list[list[int]]] = {"product": [], "fts5": []}
+        for match in matches:
+            for name, side in (("product", store), ("fts5", fts5)):
+                t = time.perf_counter()
+                found[name].append([i for i, _ in side.lexical_search(match, 100)])
+                timings[name].append((time.perf_counter() - t) * 1000)
+    finally:
+        fts5.close()
+
+    def overlap(k: int) -> float:
+        pairs = [(set(a[:k]), set(b[:k])) for a, b in zip(found["product"], found["fts5"]) if b]
+        return round(sum(len(a & b) / len(b) for a, b in pairs) / max(1, len(pairs)), 3)
+
+    return {"side": "segments" if segments is not None else "fts5", "questions": len(matches),
+            "segments": [s.name for s in segments.segments] if segments is not None else [],
+            "tail_chunks": segments.tail_chunks if segments is not None else 0,
+            "product_ms": pct(timings["product"]), "fts5_ms": pct(timings["fts5"]),
+            "overlap_at_10": overlap(10), "overlap_at_100": overlap(100)}
 
 
 def layout_ids(folder: Path, layout: list[tuple[str, int]]) -> np.ndarray:
@@ -271,6 +307,14 @@ def report_markdown(info: dict, results: list[dict]) -> str:
                      f"| {p['recall_at_10']:.3f} | {a['faiss_flat']['build_s']:.2f}, {ms(a['faiss_flat']['search_ms'])} "
                      f"({ms(a['faiss_flat'].get('search_ms_one_thread', {}))}) "
                      f"| {a['faiss_hnsw']['build_s']:.1f} | {hnsw} | {bm_cell} |")
+    lines += ["", "| index | lexical side | Store.lexical_search p50 / p95 ms | FTS5 on the same index p50 / p95 ms "
+              "| overlap with FTS5 @10 / @100 | questions |", "|---|---|---:|---:|---:|---:|"]
+    for r in results:
+        x = r["product"].get("lexical")
+        if x:
+            side = x["side"] + (f" ({len(x['segments'])}, tail {x['tail_chunks']:,} chunks)" if x["side"] == "segments" else "")
+            lines.append(f"| {r['name']} | {side} | {ms(x['product_ms'])} | {ms(x['fts5_ms'])} "
+                         f"| {x['overlap_at_10']:.3f} / {x['overlap_at_100']:.3f} | {x['questions']} |")
     copies = [r["build"] for r in results if r.get("build")]
     if copies:
         lines += ["", f"Replicas: noise σ = {NOISE} per dimension; measured mean cosine of a copy to its "

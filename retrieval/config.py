@@ -130,6 +130,14 @@ class Settings(BaseSettings):
         ge=10,
         description="HNSW search beam width: higher is slower and closer to exact search.",
     )
+    lexical_segment_min: int = Field(
+        50_000,
+        ge=0,
+        description="From this many chunks on, the lexical side is searched through segments "
+        "of BM25 impacts saved next to the index (each word's best postings first) instead "
+        "of FTS5, whose cost grows with every chunk that holds a word of the question. "
+        "Writers build the segments as they write.",
+    )
     read_only: bool = Field(
         False,
         description="Open the index read-only even where it could be written: questions are "
@@ -144,6 +152,14 @@ class Settings(BaseSettings):
         from retrieval.vectors import DEFAULT_ANN
 
         return replace(DEFAULT_ANN, exact_max=self.ann_exact_max, ef_search=self.ann_ef_search)
+
+    def lexical_params(self):
+        """When the lexical side uses segments (retrieval/impacts.py)."""
+        from dataclasses import replace
+
+        from retrieval.impacts import DEFAULT_LEXICAL
+
+        return replace(DEFAULT_LEXICAL, segment_min=self.lexical_segment_min)
 
     @field_validator("fetch_allow", mode="after")
     @classmethod

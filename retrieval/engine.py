@@ -133,7 +133,8 @@ class Engine:
         path = settings.index
         store = None
         if (path / DB_FILE).exists():
-            store = Store.open(path, read_only=settings.read_only, ann=settings.ann_params())
+            store = Store.open(path, read_only=settings.read_only, ann=settings.ann_params(),
+                               lexical=settings.lexical_params())
             wanted = embedder.name if embedder is not None else settings.model
             if check_model and store.model != wanted:
                 store.close()
@@ -539,6 +540,7 @@ class Engine:
                 },
                 read_only=self.settings.read_only,
                 ann=self.settings.ann_params(),
+                lexical=self.settings.lexical_params(),
             )
         return self._store
 

@@ -49,6 +49,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import sqlite3
 import threading
 import time
@@ -73,6 +74,11 @@ from retrieval.errors import (
 )
 from retrieval.dupes import PARAMS as DUPES_PARAMS
 from retrieval.dupes import Signature
+from retrieval.impacts import DEFAULT_LEXICAL, FOLDER as LEXICAL_FOLDER, Lexical, LexicalParams
+from retrieval.impacts import Segment as LexicalSegment
+from retrieval.impacts import build as build_postings
+from retrieval.impacts import merge as merge_postings
+from retrieval.impacts import query_tokens, saved_segments, to_merge
 from retrieval.sources import parse_date
 from retrieval.types import AlternativeSource, Article, Chunk, DateRange, Feed, Filters, Subscription
 from retrieval.vectors import DEFAULT_ANN, UNDATED, AnnParams, Segment, Vectors, month, segment_key
@@ -216,7 +222,7 @@ class Store:
     an immutable snapshot of the vector segments swapped in by each commit."""
 
     def __init__(self, path: Path, conn: sqlite3.Connection, read_only_reason: str | None = None,
-                 ann: AnnParams = DEFAULT_ANN):
+                 ann: AnnParams = DEFAULT_ANN, lexical: LexicalParams = DEFAULT_LEXICAL):
         self.path = path
         #: Why the index is not written (None when it is writable).
         self.read_only_reason = read_only_reason
@@ -225,6 +231,11 @@ class Store:
         self._connections = [conn]
         self._connections_lock = threading.Lock()
         self.ann = ann
+        self.lexical = lexical
+        self._lexical: Lexical | None = None  # the lexical segments of a large index (impacts.py)
+        self._lexical_lock = threading.Lock()
+        self._lexical_files: dict[str, LexicalSegment] = {}  # saved segments read, by name
+        self._lexical_skipped, self._lexical_checked = -1, 0.0  # FTS5 answered: when last looked
         self.meta = self._read_meta()
         self.dimension = int(self.meta["dimension"])
         self.model = self.meta["model"]
@@ -251,9 +262,10 @@ class Store:
         chunking: dict[str, int],
         read_only: bool = False,
         ann: AnnParams = DEFAULT_ANN,
+        lexical: LexicalParams = DEFAULT_LEXICAL,
     ) -> "Store":
         if (path / DB_FILE).exists():
-            return cls.open(path, read_only=read_only, ann=ann)
+            return cls.open(path, read_only=read_only, ann=ann, lexical=lexical)
         if read_only:
             raise IndexReadOnlyError(f"no index at {path}, and RETRIEVER_READ_ONLY is set: none is created")
         try:
@@ -266,16 +278,18 @@ class Store:
                 _create_database(path, model, dimension, chunking)
         finally:
             _release_lock(lock)
-        store = cls.open(path, ann=ann)
+        store = cls.open(path, ann=ann, lexical=lexical)
         if not store.read_only:
             store._write_manifest()
         return store
 
     @classmethod
-    def open(cls, path: Path, *, read_only: bool = False, ann: AnnParams = DEFAULT_ANN) -> "Store":
+    def open(cls, path: Path, *, read_only: bool = False, ann: AnnParams = DEFAULT_ANN,
+             lexical: LexicalParams = DEFAULT_LEXICAL) -> "Store":
         """Open the index at ``path``: read-only when ``read_only`` is set or the files cannot
         be written; the vector segments are loaded (and repaired when needed) before returning.
-        ``ann`` says how segments are indexed and searched (see retrieval/vectors.py)."""
+        ``ann`` says how segments are indexed and searched (see retrieval/vectors.py),
+        ``lexical`` when the lexical side leaves FTS5 for segments (retrieval/impacts.py)."""
         db = path / DB_FILE
         if not db.exists():
             raise IndexMissingError(
@@ -287,7 +301,7 @@ class Store:
         except sqlite3.DatabaseError as exc:
             raise _sqlite_error(exc, db) or exc from exc
         try:
-            store = cls(path, conn, reason, ann)
+            store = cls(path, conn, reason, ann, lexical)
             store._open_folding()
             store._check_manifest()
             store._open_vectors()
@@ -425,7 +439,7 @@ class Store:
         return articles, chunks
 
     def size_bytes(self) -> int:
-        return sum(p.stat().st_size for p in self.path.iterdir() if p.is_file())
+        return sum(p.stat().st_size for p in self.path.rglob("*") if p.is_file())
 
     def newest_published(self) -> date | None:
         return self.published_range().newest
@@ -595,9 +609,15 @@ class Store:
         return " AND " + " AND ".join(clauses), params
 
     def lexical_search(self, match: str, k: int, filters: Filters | None = None) -> list[tuple[int, float]]:
-        """FTS5 BM25 search; scores are positive, higher is better."""
+        """BM25 search; scores are positive, higher is better. FTS5 ranks every row that holds
+        a word of ``match``; an index of ``lexical.segment_min`` chunks or more is searched
+        through its lexical segments instead (the head of each word's postings: see
+        retrieval/impacts.py), the same scores within float16."""
         if not match:
             return []
+        segments = self.lexical_segments()
+        if segments is not None:
+            return self._segment_search(segments, match, k, filters)
         where, params = self._filter_sql(filters)
         join = " JOIN chunks c ON c.id = f.rowid JOIN articles a ON a.id = c.article_id" if where else ""
         sql = (
@@ -608,6 +628,127 @@ class Store:
             rows = self._conn.execute(sql, [match, *params, k]).fetchall()
         return [(int(r[0]), float(r[1])) for r in rows]
 
+    def _segment_search(self, segments: Lexical, match: str, k: int,
+                        filters: Filters | None) -> list[tuple[int, float]]:
+        tokens = query_tokens(match)
+        if not tokens:
+            return []
+        allowed = np.sort(self.filtered_ids(filters)) if filters and filters.active else None
+        total = self.counts()[1]
+        wanted = k + 16  # chunks removed since their segment was built are dropped here
+        while True:
+            found = segments.search(tokens, wanted, total, allowed)
+            marks = ",".join(str(i) for i, _ in found)
+            with self._db():
+                alive = {r[0] for r in self._conn.execute(f"SELECT id FROM chunks WHERE id IN ({marks})")}
+            kept = [(i, score) for i, score in found if i in alive]
+            if len(kept) >= k or len(found) < wanted:
+                return kept[:k]
+            wanted *= 4
+
+    def lexical_segments(self) -> Lexical | None:
+        """The lexical segments with the chunks past them (tokenized here), current to the
+        index generation; None below ``lexical.segment_min`` chunks, or while more than
+        ``lexical.reader_tail_max`` chunks are past the saved segments (FTS5 answers then)."""
+        params = self.lexical
+        generation = self.generation()
+        current = self._lexical
+        if current is not None and current.generation == generation:
+            return current
+        if self.counts()[1] < params.segment_min:
+            return None
+        if self._lexical_skipped == generation and time.monotonic() - self._lexical_checked < MANIFEST_RECHECK_SECONDS:
+            return None
+        with self._lexical_lock:
+            current = self._lexical
+            if current is not None and current.generation == generation:
+                return current
+            self._lexical_skipped, self._lexical_checked = generation, time.monotonic()
+            segments = self._saved_lexical()
+            covered = segments[-1].hi if segments else 0
+            tail = [t for t in (current.tail if current else ()) if t.lo > covered]
+            start = max([covered] + [t.hi for t in tail])
+            past = self._chunks_between(start + 1, None)
+            if past + sum(t.chunks for t in tail) > params.reader_tail_max:
+                return None  # the writer has not segmented its bulk load yet
+            if past and (part := self._build_lexical(start, None)):
+                tail.append(part)
+            if len(tail) > 8:  # many small catch-ups: one part
+                tail = [merge_postings(tail, self._alive_ids)]
+            self._lexical = Lexical(generation, segments, tail, params)
+            return self._lexical
+
+    def _saved_lexical(self) -> list[LexicalSegment]:
+        """The saved lexical segments, each read once per process (its lists memory-mapped)."""
+        segments = saved_segments(self.path, self._lexical_files)
+        self._lexical_files = {s.name: s for s in segments}
+        return segments
+
+    def _build_lexical(self, after: int, limit: int | None) -> LexicalSegment | None:
+        """A segment (in memory) of the chunks with ids past ``after`` (``limit`` of them;
+        None when there are none). It covers ids up to the last it holds."""
+        with self._db():
+            rows = self._conn.execute(
+                "SELECT c.id, a.title, c.text FROM chunks c JOIN articles a ON a.id = c.article_id "
+                "WHERE c.id > ? ORDER BY c.id LIMIT ?", (after, -1 if limit is None else limit),
+            ).fetchall()
+        if not rows:
+            return None
+        postings, n = build_postings(rows, BM25_WEIGHTS)
+        return LexicalSegment(after + 1, rows[-1][0], n, postings)
+
+    def _save_lexical(self, minimum: int) -> None:
+        """Writer: save the chunks past the last lexical segment as segments when there are
+        ``minimum`` of them or more (``lexical.build_max`` chunks each), merging the newest
+        ones while ``lexical.fan`` of them are of one size class; rewrite a segment whose
+        chunks are mostly removed. Caller holds the write lock."""
+        params = self.lexical
+        if self.counts()[1] < params.segment_min:
+            return
+        folder = self.path / LEXICAL_FOLDER
+        started = time.monotonic()
+        segments = self._saved_lexical()
+        changed = False
+        for i, segment in enumerate(segments):  # mostly removed (retention): rewrite it
+            if self._chunks_between(segment.lo, segment.hi) < segment.chunks / 2:
+                segments[i], changed = merge_postings([segment], self._alive_ids).save(folder), True
+        covered = segments[-1].hi if segments else 0
+        if self._chunks_between(covered + 1, None) >= max(minimum, 1):
+            for leftover in folder.glob(".tmp-*") if folder.is_dir() else ():
+                shutil.rmtree(leftover, ignore_errors=True)
+            while (built := self._build_lexical(covered, params.build_max)) is not None:
+                segments.append(built.save(folder))
+                covered, changed = built.hi, True
+                while group := to_merge(segments, params):
+                    merged = merge_postings(group, self._alive_ids).save(folder)
+                    for old in group:
+                        shutil.rmtree(old.folder, ignore_errors=True)
+                    segments = segments[: -len(group)] + [merged]
+        if not changed:
+            return
+        self._lexical_files = {s.name: s for s in segments}
+        for path in folder.iterdir():  # left outside the chain (a segment was lost and rebuilt)
+            if path.name not in self._lexical_files:
+                shutil.rmtree(path, ignore_errors=True)
+        log.info("lexical segments: %d, up to chunk %d (%.1f s)", len(segments), covered,
+                 time.monotonic() - started)
+
+    def _chunks_between(self, lo: int, hi: int | None) -> int:
+        with self._db():
+            return self._conn.execute("SELECT count(*) FROM chunks WHERE id BETWEEN ? AND ?",
+                                      (lo, 2**63 - 1 if hi is None else hi)).fetchone()[0]
+
+    def _save_lexical_or_warn(self, minimum: int) -> None:
+        try:
+            self._save_lexical(minimum)
+        except OSError as exc:  # the text is in SQLite: FTS5 answers until a later write saves them
+            log.warning("could not save the lexical segments in %s: %s", self.path / LEXICAL_FOLDER, exc)
+
+    def _alive_ids(self, lo: int, hi: int) -> np.ndarray:
+        with self._db():
+            rows = self._conn.execute("SELECT id FROM chunks WHERE id BETWEEN ? AND ? ORDER BY id", (lo, hi)).fetchall()
+        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+
     #: Terms whose chunk count ``document_frequency`` keeps (a few MB); past this it starts over.
     _FREQUENCY_CACHE = 50_000
 
@@ -616,10 +757,14 @@ class Store:
 
         Counted once per index generation: FTS5 counts by walking every matching row (tens of
         ms for a common word at 1M chunks), and answers ask for the same words again and again.
+        An index with lexical segments reads the count from them (a word that is one token).
         """
         term = term.replace('"', "")
         if not term:
             return 0
+        segments = self.lexical_segments()
+        if segments is not None and len(tokens := query_tokens(f'"{term}"')) == 1:
+            return segments.df(tokens[0])  # removed chunks count until their segment is rewritten
         with self._db():
             generation = self.generation()
             counts = self._frequencies.get(generation)
@@ -987,7 +1132,8 @@ class Store:
         if manifest.get("vectors_generation") == generation and records is not None:
             segments, problems = self._load_segments(records, dense)
             if not problems:
-                return Vectors(self.dimension, segments, generation, self.ann, from_files=True)
+                return Vectors(self.dimension, segments, generation, self.ann, from_files=True,
+                               small=dense.small if dense is not None else None)
         elif dense is not None and not opening:
             return self._caught_up(dense, generation)
         else:
@@ -1188,6 +1334,7 @@ class Store:
             writer = Writer(self)
             try:
                 yield writer
+                self._save_lexical_or_warn(self.lexical.build_min)  # not after an error
             finally:
                 try:
                     writer.publish()
@@ -1252,6 +1399,7 @@ class Writer:
         self._generation = generation
         if time.monotonic() - self._published_at >= PUBLISH_FACTOR * self._publish_cost:
             self.publish()
+            self.store._save_lexical_or_warn(self.store.lexical.build_max)  # a bulk load, as it goes
 
     @contextmanager
     def batch(self) -> Iterator["Batch"]:
