@@ -33,6 +33,7 @@ that keeps 0.1% of a month neither scans the month nor returns too few.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 
@@ -43,6 +44,9 @@ COMPACT_FRACTION = 0.1
 #: efSearch is raised for selective filters up to this (the graph search then visits a few
 #: thousand nodes: ~5 ms); past it the kept vectors are scored exactly.
 EF_MAX = 2048
+#: Flat segments this small (old months of a long archive: one month may hold a few articles)
+#: are searched as one: a search per segment costs ~0.15 ms even when it holds ten vectors.
+SMALL_SEGMENT = 5_000
 
 
 def _faiss():
@@ -279,7 +283,7 @@ class Vectors:
     :attr:`from_files`, set when its segments are saved."""
 
     def __init__(self, dimension: int, segments: Mapping[str, Segment], generation: int, ann: AnnParams,
-                 *, from_files: bool = False):
+                 *, from_files: bool = False, small: tuple | None = None):
         self.dimension = dimension
         #: Whether this is what the saved files hold (not caught up from SQLite, not changed).
         self.from_files = from_files
@@ -287,6 +291,10 @@ class Vectors:
         self.generation = generation
         self.ann = ann
         self.max_id = max((int(s.ids[-1]) for s in self.segments.values() if s.ids.size), default=0)
+        #: The small segments searched as one: (their Segment objects, the combined one), made
+        #: on the first search and handed on to the next snapshot while they stay the same.
+        self.small = small
+        self._small_lock = threading.Lock()
 
     @property
     def ntotal(self) -> int:
@@ -307,14 +315,41 @@ class Vectors:
         keeps there, or None for the whole segment); every segment when ``plan`` is None."""
         _search_threads()
         query = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
-        keys = self.segments.keys() if plan is None else [key for key in plan if key in self.segments]
-        parts = [self.segments[key].search(query, k, self.ann, None if plan is None else plan[key]) for key in keys]
+        if plan is None:
+            small, combined = self._combined()
+            keys = [key for key in self.segments if key not in small]
+            parts = [self.segments[key].search(query, k, self.ann) for key in keys]
+            if combined is not None:
+                parts.append(combined.search(query, k, self.ann))
+        else:
+            keys = [key for key in plan if key in self.segments]
+            parts = [self.segments[key].search(query, k, self.ann, plan[key]) for key in keys]
         if not parts:
             return []
         scores = np.concatenate([p[0] for p in parts])
         ids = np.concatenate([p[1] for p in parts])
         order = np.argsort(-scores, kind="stable")[:k]
         return [(int(ids[i]), float(scores[i])) for i in order]
+
+    def _combined(self) -> tuple[frozenset[str], "Segment | None"]:
+        """The keys of the small flat segments before the newest month and one segment holding
+        all of them (None when there are fewer than two)."""
+        if not self.segments:
+            return frozenset(), None
+        current = month(max(self.segments))  # written to all the time: searched on its own
+        keys = sorted(key for key, s in self.segments.items()
+                      if not s.hnsw and s.count <= SMALL_SEGMENT and month(key) < current)
+        if len(keys) < 2:
+            return frozenset(), None
+        members = tuple(self.segments[key] for key in keys)
+        with self._small_lock:
+            cached = self.small
+            if cached is None or len(cached[0]) != len(members) or any(a is not b for a, b in zip(cached[0], members)):
+                parts = [s.vectors() for s in members]
+                ids = np.concatenate([p[0] for p in parts])
+                cached = self.small = (members, Segment.build("small", ids, np.vstack([p[1] for p in parts]),
+                                                               self.ann, hnsw=False))
+        return frozenset(keys), cached[1]
 
     def locate(self, ids: Iterable[int]) -> dict[str, np.ndarray]:
         """Segment key → which of ``ids`` it holds."""
@@ -340,7 +375,7 @@ class Vectors:
             if ids.size:
                 base = segments.get(key) or Segment.empty(key, self.dimension)
                 segments[key] = base.added(ids, vectors)
-        return Vectors(self.dimension, segments, generation, self.ann)
+        return Vectors(self.dimension, segments, generation, self.ann, small=self.small)
 
     def sealed(self) -> "Vectors":
         """Graphs for the segments that have grown past their exact size, compacted tombstones."""
@@ -350,4 +385,4 @@ class Vectors:
         segments = {key: s.sealed(self.ann, newest) for key, s in self.segments.items()}
         if all(segments[key] is self.segments[key] for key in segments):
             return self
-        return Vectors(self.dimension, segments, self.generation, self.ann)
+        return Vectors(self.dimension, segments, self.generation, self.ann, small=self.small)

@@ -263,3 +263,43 @@ def test_vectors_are_stored_as_float16_and_float32_ones_of_older_indexes_still_r
         assert len(blob) == 2 * store.dimension  # float16
         conn.execute("UPDATE chunks SET vector=? WHERE id=?", (stored.astype("<f4").tobytes(), chunk_id))
     np.testing.assert_array_equal(store.vectors_for([chunk_id])[0], stored)
+
+
+def test_small_months_are_searched_as_one_and_kept_current():
+    """An archive's many small old months are searched together (one index built on the first
+    search and handed on); results stay those of brute force as months change."""
+    from retrieval.vectors import DEFAULT_ANN, Vectors
+
+    rng = np.random.default_rng(4)
+    months = [f"2019-{m:02d}" for m in range(1, 13)] + ["2024-01"]
+    segments, every_id, every_vector, next_id = {}, [], [], 1
+    for key in months:
+        n = 3 if key < "2024" else 60
+        vectors = rng.standard_normal((n, 16)).astype(np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        ids = np.arange(next_id, next_id + n, dtype=np.int64)
+        next_id += n
+        segments[key] = Segment.build(key, ids, vectors, DEFAULT_ANN, hnsw=False)
+        every_id.append(ids)
+        every_vector.append(vectors)
+    ids, vectors = np.concatenate(every_id), np.vstack(every_vector)
+
+    def brute(query, k):
+        scores = vectors.astype(np.float16).astype(np.float32) @ query
+        return [int(ids[i]) for i in np.argsort(-scores, kind="stable")[:k]]
+
+    snapshot = Vectors(16, segments, 1, DEFAULT_ANN)
+    for _ in range(20):
+        query = rng.standard_normal(16).astype(np.float32)
+        query /= np.linalg.norm(query)
+        assert [i for i, _ in snapshot.search(query, 10)] == brute(query, 10)
+    combined = snapshot.small[1]
+    assert combined.count == 36  # twelve old months of three (not the current one)
+    # a new vector in an old month: the next snapshot searches a new combined index
+    new = rng.standard_normal(16).astype(np.float32)
+    new /= np.linalg.norm(new)
+    changed = snapshot.changed(2, {"2019-05": (np.array([999], dtype=np.int64), new[None, :])})
+    assert changed.search(new, 1)[0][0] == 999 and changed.small[1] is not combined
+    untouched = changed.changed(3, {"2024-01": (np.array([1000], dtype=np.int64), new[None, :])})
+    untouched.search(new, 1)
+    assert untouched.small[1] is changed.small[1]  # the small months did not change
