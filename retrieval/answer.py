@@ -67,6 +67,10 @@ COVERAGE_PASSAGES = 5
 #: the weight stays for a stronger reader (benchmarks/bench_reader.py --weight-grid).
 READER_WEIGHT = 0.0
 READ_SENTENCES = 10
+#: Candidate sentences embedded per answer, the best by the features other than the cosine
+#: (of ~25): embedding them was 80% of ``ask``. 16 changed 4 of 200 rtqa answers, none from
+#: right to wrong or back, and no measure on later questions; 12 lost one (docs/BENCHMARKS.md).
+EMBED_SENTENCES = 16
 #: Abstain when the best cosine between the question and the title + passage vectors of its
 #: top 30 passages is below ABSTAIN_PASSAGE_COSINE (``retrieval.rerank.passage_cosine``) —
 #: unless one passage holds ABSTAIN_COSINE_COVERAGE of its IDF-weighted words (a question worded
@@ -103,6 +107,9 @@ class AnswerParams:
     #: and how many of the fitted scorer's best sentences the reader reads.
     reader_weight: float = READER_WEIGHT
     read_sentences: int = READ_SENTENCES
+    #: Sentences embedded (cosine to the question) per answer, the best by the other features
+    #: first (0 = all): embedding them is most of an answer's time.
+    embed_sentences: int = EMBED_SENTENCES
     #: Abstain below this best passage cosine, unless the rare words are found (0 = off).
     abstain_passage_cosine: float = ABSTAIN_PASSAGE_COSINE
 
@@ -339,9 +346,18 @@ def _score_sentences(
 ) -> dict[str, float]:
     """Score candidate sentences in place; return the abstention features of the question."""
     query_terms = question.terms
+    scorer = load_scorer(params.scorer, SENTENCE_FEATURES)
+    everyone = candidates
+    if params.embed_sentences and len(candidates) > params.embed_sentences:
+        # the best by every feature but the cosine (taken as the training mean) are embedded;
+        # the others rank after them
+        guess = scorer.score(sentence_features(question, candidates, np.full(len(candidates), scorer.mean[0]), hits))
+        best = set(np.argsort(-guess, kind="stable")[: params.embed_sentences].tolist())
+        for c in candidates:
+            c.score = -math.inf
+        candidates = [c for i, c in enumerate(candidates) if i in best]
     vectors = embed([question.text] + [c.text for c in candidates])
     cosines = vectors[1:] @ vectors[0]
-    scorer = load_scorer(params.scorer, SENTENCE_FEATURES)
     for c, score in zip(candidates, scorer.score(sentence_features(question, candidates, cosines, hits))):
         c.score = float(score)
     reader_best = {}
@@ -355,12 +371,12 @@ def _score_sentences(
         for c in candidates:
             c.score += params.reader_weight * read_logit.get(id(c), floor)
         reader_best = {"sentence_reader": float(logits.max())}
-    passages = " ".join(h.title + " " + h.text for h in {c.hit.chunk_id: c.hit for c in candidates}.values())
+    passages = " ".join(h.title + " " + h.text for h in {c.hit.chunk_id: c.hit for c in everyone}.values())
     found = set(terms(passages))
     name_terms = [t for n in question.specific_names for t in terms(n)]
     return {
         "best_cosine": float(cosines.max()),
-        "best_overlap": max(_overlap(query_terms, c.text) for c in candidates),
+        "best_overlap": max(_overlap(query_terms, c.text) for c in everyone),
         "term_coverage": sum(t in found for t in query_terms) / len(query_terms) if query_terms else 1.0,
         "name_coverage": sum(t in found for t in name_terms) / len(name_terms) if name_terms else 1.0,
         **reader_best,

@@ -161,3 +161,31 @@ def test_abstention_needs_a_passage_close_in_meaning_and_the_rare_words():
     assert not should_abstain({**far, "idf_coverage": 0.95})  # worded far off, but its rare words are there
     assert should_abstain({**fine, "idf_coverage": ABSTAIN_COVERAGE - 0.01})
     assert should_abstain({**fine, "best_cosine": 0.1, "best_overlap": 0.1})
+
+
+def test_only_the_best_candidates_by_the_other_features_are_embedded():
+    """Embedding candidate sentences is most of an answer's time: only ``embed_sentences`` of
+    them are, the best by the features other than the cosine, and the answer quotes those."""
+    from retrieval.answer import DEFAULT_ANSWER, compose
+    from retrieval.embeddings import HashEmbedder
+
+    seen: list[list[str]] = []
+    hasher = HashEmbedder()
+
+    def embed(texts):
+        seen.append(list(texts))
+        return hasher.embed(texts)
+
+    filler = " ".join(f"Filler sentence number {i} talks about the weather in town." for i in range(12))
+    hits = [_hit(f"The harbour strike ended on Tuesday after 40 days, the union said. {filler}", rank=1),
+            _hit(f"{filler} Dock workers voted 312 to 9 to end the harbour strike.", rank=2)]
+    question = Q("When did the harbour strike end?")
+    params = replace(DEFAULT_ANSWER, embed_sentences=3, abstain_passage_cosine=0.0, abstain_cosine=-1.0)
+    answer = compose(question, hits, embed, lambda _: None, params)
+    assert len(seen) == 1 and len(seen[0]) == 1 + 3  # the question and three sentences of 26
+    assert seen[0][0] == question.text and any("harbour strike" in text for text in seen[0][1:])
+    assert answer.sentences and all(s.text in seen[0] for s in answer.sentences[:1])
+    everything = replace(params, embed_sentences=0)
+    seen.clear()
+    compose(question, hits, embed, lambda _: None, everything)
+    assert len(seen[0]) == 1 + len(passage_sentences(hits))
