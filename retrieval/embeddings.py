@@ -61,10 +61,11 @@ class VectorCache:
                     found[i] = vector
         missing = [i for i in range(len(texts)) if i not in found]
         if missing:
-            new = embedder.embed([texts[i] for i in missing])
+            unique = list(dict.fromkeys(texts[i] for i in missing))  # a sentence two copies share: once
+            new = dict(zip(unique, embedder.embed(unique)))
             with self._lock:
-                for i, vector in zip(missing, new):
-                    found[i] = self._items[texts[i]] = vector
+                for i in missing:
+                    found[i] = self._items[texts[i]] = new[texts[i]]
                 while len(self._items) > self.capacity:
                     self._items.popitem(last=False)
         with self._lock:

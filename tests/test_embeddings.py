@@ -92,3 +92,5 @@ def test_vector_cache_embeds_only_texts_not_seen_lately():
     assert (cache.hits, cache.misses) == (2, 4)
     cache.embed(embedder, ["first sentence"])  # dropped: the least recently used of four
     assert embedder.seen[-1] == "first sentence" and cache.embed(embedder, []).shape == (0, embedder.dimension)
+    twice = cache.embed(embedder, ["a copy's sentence", "fourth", "a copy's sentence"])  # copies: once
+    assert embedder.seen[-2:] == ["a copy's sentence", "fourth"] and np.array_equal(twice[0], twice[2])
