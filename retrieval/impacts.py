@@ -44,7 +44,7 @@ FOLDER = "lexical"
 
 @dataclass(frozen=True)
 class LexicalParams:
-    """When lexical segments are used and built, and how deep a question reads them."""
+    """When lexical segments are used, built and merged."""
 
     segment_min: int = 50_000  # chunks in the index before segments are built and searched
     build_min: int = 5_000  # chunks past the last segment that make a writer build one
@@ -318,12 +318,10 @@ def chain(segments: Iterable[Segment]) -> list[Segment]:
 class Lexical:
     """Segments and in-memory tail parts of one index generation: immutable, shared by threads."""
 
-    def __init__(self, generation: int, segments: Sequence[Segment], tail: Sequence[Segment],
-                 params: LexicalParams = DEFAULT_LEXICAL):
+    def __init__(self, generation: int, segments: Sequence[Segment], tail: Sequence[Segment]):
         self.generation = generation
         self.segments = tuple(segments)
         self.tail = tuple(tail)
-        self.params = params
 
     @property
     def parts(self) -> tuple[Segment, ...]:

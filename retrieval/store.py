@@ -6,6 +6,8 @@ Layout of ``INDEX/``::
     vectors/YYYY-MM.faiss  one segment per month of the article's day (retrieval/vectors.py):
                        fp16 codes, a flat scan while small, an HNSW graph when large; a cache
                        rebuilt from SQLite
+    lexical/LO-HI/     in indexes of ``lexical.segment_min`` chunks or more: the words' postings
+                       of chunks LO..HI (retrieval/impacts.py), a cache rebuilt from SQLite
     manifest.json      format, model, dimension, chunking, counts, generation, and per segment
                        its kind, size, id checksum and tombstones (mirrors ``meta``)
     write.lock         held (flock) by the one process allowed to write
@@ -39,7 +41,11 @@ SQLite errors that mean the file is damaged, the disk is full or failing become
 
 The lexical side is SQLite FTS5 (BM25 ranking, Porter stemming): it updates row by row inside
 the same transaction, so adding one article to a 100k-chunk index costs one insert per chunk,
-never a rebuild (bm25s would need a full re-index on every change).
+never a rebuild (bm25s would need a full re-index on every change). FTS5 ranks a question by
+scoring every row that holds one of its words, so from ``lexical.segment_min`` chunks on the
+ranking reads the lexical segments instead (the same scores): the writer saves the chunks
+past the last segment as a new one and merges small ones; a reader tokenizes the chunks past
+the last saved segment itself, and falls back to FTS5 while there are too many of them.
 """
 
 from __future__ import annotations
@@ -675,7 +681,7 @@ class Store:
                 tail.append(part)
             if len(tail) > 8:  # many small catch-ups: one part
                 tail = [merge_postings(tail, self._alive_ids)]
-            self._lexical = Lexical(generation, segments, tail, params)
+            self._lexical = Lexical(generation, segments, tail)
             return self._lexical
 
     def _saved_lexical(self) -> list[LexicalSegment]:
