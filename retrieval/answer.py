@@ -348,17 +348,18 @@ def _score_sentences(
     query_terms = question.terms
     scorer = load_scorer(params.scorer, SENTENCE_FEATURES)
     everyone = candidates
+    # the cosine (column 0) taken as its training mean until the sentence is embedded
+    features = sentence_features(question, candidates, np.full(len(candidates), scorer.mean[0]), hits)
     if params.embed_sentences and len(candidates) > params.embed_sentences:
-        # the best by every feature but the cosine (taken as the training mean) are embedded;
-        # the others rank after them
-        guess = scorer.score(sentence_features(question, candidates, np.full(len(candidates), scorer.mean[0]), hits))
-        best = set(np.argsort(-guess, kind="stable")[: params.embed_sentences].tolist())
+        # the best by every feature but the cosine are embedded; the others rank after them
+        best = np.sort(np.argsort(-scorer.score(features), kind="stable")[: params.embed_sentences])
         for c in candidates:
             c.score = -math.inf
-        candidates = [c for i, c in enumerate(candidates) if i in best]
+        candidates, features = [candidates[i] for i in best], features[best]
     vectors = embed([question.text] + [c.text for c in candidates])
     cosines = vectors[1:] @ vectors[0]
-    for c, score in zip(candidates, scorer.score(sentence_features(question, candidates, cosines, hits))):
+    features[:, 0] = cosines
+    for c, score in zip(candidates, scorer.score(features)):
         c.score = float(score)
     reader_best = {}
     if read is not None and params.reader_weight:
