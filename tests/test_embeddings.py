@@ -52,6 +52,10 @@ def test_token_batches_bound_the_padding_of_each_call():
     assert [0] in batches  # the 256-token text goes alone: 12 x 256 would pass 2,048
     assert token_batches([5000, 3]) == [[1], [0]]  # longer than the budget: alone, not dropped
     assert token_batches([]) == []
+    # an answer's sentences: a call's longest has at most 1.3x the tokens of its shortest
+    sentences = [15, 16, 19, 20, 26, 30, 33, 41, 50, 77]
+    assert token_batches(sentences) == [[0, 1, 2], [3, 4], [5, 6], [7, 8], [9]]
+    assert token_batches(sentences, spread=10) == [list(range(10))]
 
 
 def test_one_embedder_serves_questions_and_ingest(tmp_path):
