@@ -264,6 +264,13 @@ def test_a_segment_mostly_removed_is_rewritten(index):
         for question in _questions(10, seed=6):  # no longer counted in the words' frequencies
             match = match_expression(question)
             _same_ranking(store.lexical_search(match, 10), fts5.lexical_search(match, 1000), 10)
+        with store.writing() as writer, writer.batch() as batch:  # and then all of it
+            for article_id in doomed[len(doomed) * 3 // 4:]:
+                batch.remove(article_id)
+        assert store.lexical_segments().segments[0].chunks == 0
+        for question in _questions(10, seed=7):
+            match = match_expression(question)
+            _same_ranking(store.lexical_search(match, 10), fts5.lexical_search(match, 1000), 10)
     finally:
         store.close()
         fts5.close()
