@@ -103,9 +103,10 @@ def tokenizer() -> Tokenizer:
 
 
 def query_tokens(match: str) -> list[str]:
-    """The tokens of an FTS5 expression of quoted words (``"a" OR "b"``), without repeats."""
+    """The tokens of an FTS5 expression of quoted words (``"a" OR "b"``). Repeats are kept:
+    FTS5 scores each phrase, so "airline" OR "airlines" counts the stem "airlin" twice."""
     tokenize = tokenizer()
-    return list(dict.fromkeys(t for word in _QUOTED.findall(match) for t in tokenize(word)))
+    return [t for word in _QUOTED.findall(match) for t in tokenize(word)]
 
 
 @dataclass
@@ -129,7 +130,7 @@ def build(rows: Iterable[tuple[int, str, str]], weights: tuple[float, float]) ->
     term_of = vocabulary.setdefault
     # compact arrays, not lists: ~80 postings a chunk
     words, docs, rows_of = array("q"), array("q"), array("q")
-    in_title, in_body, lengths = array("H"), array("H"), array("l")
+    in_title, in_body, lengths = array("H"), array("H"), array("q")
     last_title, title_counts, title_tokens = None, {}, 0
     n = 0
     for chunk_id, title, text in rows:
@@ -145,17 +146,16 @@ def build(rows: Iterable[tuple[int, str, str]], weights: tuple[float, float]) ->
         docs.extend([chunk_id] * len(found))
         rows_of.extend([n] * len(found))
         n += 1
-    row = np.frombuffer(rows_of, dtype=np.int64) if rows_of else np.zeros(0, dtype=np.int64)
-    length = np.frombuffer(lengths, dtype=np.int64) if lengths else np.zeros(0, dtype=np.int64)
-    frequency = (weights[0] * _array(in_title, np.uint16) + weights[1] * _array(in_body, np.uint16))
+    length = _array(lengths, np.int64)
+    frequency = (weights[0] * _array(in_title, np.uint16).astype(np.float32)
+                 + weights[1] * _array(in_body, np.uint16).astype(np.float32))
     postings = _grouped(list(vocabulary), _array(words, np.int64), _array(docs, np.int64), frequency,
-                        length[row], float(length.sum()))
+                        length[_array(rows_of, np.int64)], float(length.sum()))
     return postings, n
 
 
 def _array(values: array, dtype) -> np.ndarray:
-    return np.frombuffer(values, dtype=dtype).astype(np.float32 if dtype == np.uint16 else dtype) \
-        if len(values) else np.zeros(0, dtype=np.float32 if dtype == np.uint16 else dtype)
+    return np.frombuffer(values, dtype=dtype) if len(values) else np.zeros(0, dtype=dtype)
 
 
 def _counts(tokens: list[str]) -> dict[str, int]:
@@ -356,14 +356,14 @@ class Lexical:
             mask = np.zeros(int(allowed[-1]) + 1, dtype=bool)
             mask[allowed] = True
         average = sum(s.length for s in parts) / chunks
-        weights = {}
+        weights: dict[str, float] = {}  # token → its IDF, times the phrases that make it
         for token in tokens:
             df = self.df(token)
             if df:
                 # df still counts chunks removed since their segment was built, until a merge
                 rest = total - df + 0.5
                 idf = math.log(rest / (df + 0.5)) if rest > 0 else 0.0
-                weights[token] = idf if idf > 0 else 1e-6
+                weights[token] = weights.get(token, 0.0) + (idf if idf > 0 else 1e-6)
         best_ids, best_scores = [], []
         for s in parts:
             ids_of, weights_of = [], []

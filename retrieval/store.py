@@ -617,7 +617,7 @@ class Store:
     def lexical_search(self, match: str, k: int, filters: Filters | None = None) -> list[tuple[int, float]]:
         """BM25 search; scores are positive, higher is better. FTS5 ranks every row that holds
         a word of ``match``; an index of ``lexical.segment_min`` chunks or more is searched
-        through its lexical segments instead (the head of each word's postings: see
+        through its lexical segments instead (each word's postings summed in numpy: see
         retrieval/impacts.py), the same scores within float16."""
         if not match:
             return []
@@ -644,6 +644,8 @@ class Store:
         wanted = k + 16  # chunks removed since their segment was built are dropped here
         while True:
             found = segments.search(tokens, wanted, total, allowed)
+            if not found:
+                return []
             marks = ",".join(str(i) for i, _ in found)
             with self._db():
                 alive = {r[0] for r in self._conn.execute(f"SELECT id FROM chunks WHERE id IN ({marks})")}
