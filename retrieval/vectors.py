@@ -280,7 +280,8 @@ def _exact(vectors: np.ndarray, ids: np.ndarray, query: np.ndarray, k: int) -> t
 
 class Vectors:
     """A snapshot of every segment, as of one SQLite generation: immutable except
-    :attr:`from_files`, set when its segments are saved."""
+    :attr:`from_files`, set when its segments are saved, and :attr:`small`, made on the first
+    search."""
 
     def __init__(self, dimension: int, segments: Mapping[str, Segment], generation: int, ann: AnnParams,
                  *, from_files: bool = False, small: tuple | None = None):
