@@ -14,13 +14,13 @@ import hashlib
 import json
 import logging
 import os
-import threading
 import warnings
 from pathlib import Path
 
 import numpy as np
 
 from retrieval.errors import ModelLoadError
+from retrieval.onnx_sessions import Sessions
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,10 @@ BATCH_TOKENS = 2048
 #: from ~15 to ~80 tokens: in one call they padded to 1.9x their tokens, and the calls took
 #: 156 / 261 ms (p50 / p95 over 120 real answers); split at 1.3x, 122 / 158 ms.
 SPREAD = 1.3
+#: Calls of at most this many tokens (texts x longest) run on one thread: a question of up to
+#: ~32 tokens takes the same time on one thread as on two (9.2 ms), and the second thread only
+#: burns a core that a concurrent question needs (docs/BENCHMARKS.md, "Concurrent questions").
+ONE_THREAD_TOKENS = 40
 #: Bumped when the export recipe changes, so stale cached files are not reused.
 EXPORT_VERSION = 1
 
@@ -114,24 +118,10 @@ class OnnxEmbedder:
             log.info("exporting %s to %s (once)", name, onnx_file)
             export(model_path, onnx_file)
 
-        import onnxruntime
         from tokenizers import Tokenizer
 
-        options = onnxruntime.SessionOptions()
-        options.log_severity_level = 3
-        # No spinning: onnxruntime's idle threads otherwise busy-wait for the next call, which
-        # on a small machine shared with ingest, FAISS and other processes takes the cores
-        # the work needs (one question, load average ~9: 84 ms spinning, 23 ms not;
-        # docs/BENCHMARKS.md, "Scale on one machine").
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        # One call at a time: onnxruntime's own threads already use every core of a small CPU,
-        # and concurrent calls each take their working memory from the session's arena, which
-        # never shrinks (four threads asking: +230 MB over 100 questions; one at a time: +70).
-        # Held per batch, so a long ingest delays a question by one batch, not by the whole call.
-        self._run_lock = threading.Lock()
-        self._session = onnxruntime.InferenceSession(
-            str(onnx_file), options, providers=["CPUExecutionProvider"]
-        )
+        self._sessions = Sessions(onnx_file)
+        self._sessions.open()
         self._tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         max_length = 256
         st_config = folder / "sentence_bert_config.json"
@@ -157,8 +147,8 @@ class OnnxEmbedder:
             for row, i in enumerate(batch):
                 ids[row, : len(encodings[i].ids)] = encodings[i].ids
                 mask[row, : len(encodings[i].ids)] = 1
-            with self._run_lock:
-                hidden = self._session.run(
+            with self._sessions.session(wide=ids.size > ONE_THREAD_TOKENS) as session:
+                hidden = session.run(
                     None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
                 )[0]
             summed = (hidden * mask[..., None]).sum(axis=1)

@@ -46,14 +46,13 @@ def packaged_reader_path() -> Path:
 class OnnxReader:
     def __init__(self, folder: Path):
         try:
-            import onnxruntime as ort
             from tokenizers import Tokenizer
 
+            from retrieval.onnx_sessions import Sessions
+
             meta = json.loads((folder / "reader.json").read_text())
-            options = ort.SessionOptions()
-            options.intra_op_num_threads = min(4, os.cpu_count() or 1)
-            options.log_severity_level = 3
-            self._session = ort.InferenceSession(str(folder / "model.onnx"), options, providers=["CPUExecutionProvider"])
+            self._sessions = Sessions(folder / "model.onnx")
+            self._sessions.open()
             self._tokenizers = {}
             for unit, length in meta["max_length"].items():
                 tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
@@ -62,7 +61,8 @@ class OnnxReader:
                 self._tokenizers[unit] = tok
         except (OSError, ValueError, KeyError, RuntimeError) as exc:
             raise ModelLoadError(f"cannot load the reader in {folder}: {exc}") from exc
-        self._inputs = {i.name for i in self._session.get_inputs()}
+        with self._sessions.session(wide=False) as session:
+            self._inputs = {i.name for i in session.get_inputs()}
         self.name = str(folder)
         self.meta = meta
 
@@ -82,7 +82,8 @@ class OnnxReader:
                 feed["input_ids"][row, :n] = e.ids
                 feed["attention_mask"][row, :n] = e.attention_mask
                 feed["token_type_ids"][row, :n] = e.type_ids
-            logits = self._session.run(None, {k: v for k, v in feed.items() if k in self._inputs})[0]
+            with self._sessions.session(wide=True) as session:
+                logits = session.run(None, {k: v for k, v in feed.items() if k in self._inputs})[0]
             out[idx] = logits.reshape(len(idx), -1)[:, 0]
         return out
 

@@ -1,0 +1,102 @@
+"""onnxruntime sessions of one model shared by the threads of a process (the embedding model
+and the reader), never running more threads than the machine has cores."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from pathlib import Path
+
+#: Most one-thread sessions a process keeps (each holds its own copy of the weights: ~110 MB
+#: for MiniLM, ~25 MB for the reader).
+MAX_ONE_THREAD = 4
+
+
+class Cores:
+    """The cores onnxruntime calls of one process may take at once, shared by its models."""
+
+    def __init__(self, total: int | None = None):
+        self.total = max(1, total or os.cpu_count() or 1)
+        self.busy = 0
+        self.changed = threading.Condition()
+
+
+#: The process's cores: the embedding model and the reader take from the same count.
+CORES = Cores()
+
+
+class Sessions:
+    """onnxruntime sessions of one model, shared by the threads of a process, never running
+    more threads than the process has cores (:class:`Cores`, shared with its other models).
+
+    A call alone in the process runs on the *wide* session, whose threads use every core (16
+    sentences of ~60 tokens: 65 ms instead of 124 on one core). A call that arrives while
+    others run, and any call small enough that a second thread would not shorten it, runs on a
+    one-thread session of its own, so concurrent questions run side by side instead of queueing
+    for the wide session (one call at a time: concurrent calls in one session each take their
+    working memory from its arena, which never shrinks, and share its threads). Sessions are
+    made on first need: a process that only embeds questions holds one.
+    """
+
+    def __init__(self, onnx_file: Path, cores: Cores = CORES):
+        self.file = onnx_file
+        self._cores = cores
+        self._limit = min(cores.total, MAX_ONE_THREAD)
+        self._idle: list = []  # one-thread sessions not running
+        self._made = 0
+        self._wide = None
+
+    def open(self) -> None:
+        """Make the first one-thread session now: a broken model file fails here, at load, and
+        the first question does not wait for it."""
+        with self.session(wide=False):
+            pass
+
+    def _make(self, threads: int):
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        options.log_severity_level = 3
+        options.intra_op_num_threads = threads
+        # No spinning: onnxruntime's idle threads otherwise busy-wait for the next call, which
+        # on a small machine shared with ingest, FAISS and other processes takes the cores
+        # the work needs (one question, load average ~9: 84 ms spinning, 23 ms not;
+        # docs/BENCHMARKS.md, "Scale on one machine").
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        return onnxruntime.InferenceSession(str(self.file), options, providers=["CPUExecutionProvider"])
+
+    def _take(self, wide: bool):
+        """A session to run on and the cores it holds; called with the condition held."""
+        cores = self._cores
+        while True:
+            if wide and cores.total > 1 and cores.busy == 0:
+                if self._wide is None:
+                    self._wide = self._make(cores.total)
+                return self._wide, cores.total
+            if cores.busy < cores.total and (self._idle or self._made < self._limit):
+                if not self._idle:
+                    self._made += 1
+                    try:
+                        self._idle.append(self._make(1))
+                    except BaseException:
+                        self._made -= 1
+                        raise
+                return self._idle.pop(), 1
+            cores.changed.wait()
+
+    @contextlib.contextmanager
+    def session(self, *, wide: bool):
+        """A session for one call: the wide one if ``wide`` and nothing else runs, else a
+        one-thread one; waits while every core is taken."""
+        with self._cores.changed:
+            session, taken = self._take(wide)
+            self._cores.busy += taken
+        try:
+            yield session
+        finally:
+            with self._cores.changed:
+                self._cores.busy -= taken
+                if session is not self._wide:
+                    self._idle.append(session)
+                self._cores.changed.notify_all()
