@@ -169,7 +169,10 @@ def impacts(frequencies: np.ndarray, lengths: np.ndarray, average: float) -> np.
     """FTS5's bm25() term weight without the IDF (fts5_aux.c): ``frequencies`` are counts
     weighted by column, ``lengths`` the chunks' tokens in all columns."""
     tf = np.asarray(frequencies, dtype=np.float32)
-    return tf * (K1 + 1) / (tf + K1 * (1 - B + B * np.asarray(lengths, dtype=np.float32) / max(average, 1e-9)))
+    below = np.multiply(lengths, np.float32(K1 * B / max(average, 1e-9)), dtype=np.float32)
+    below += tf
+    below += np.float32(K1 * (1 - B))
+    return np.divide(tf * np.float32(K1 + 1), below, out=below)
 
 
 def _grouped(terms: list[str], words: np.ndarray, ids: np.ndarray, frequencies: np.ndarray,
@@ -366,23 +369,30 @@ class Lexical:
                 weights[token] = weights.get(token, 0.0) + (idf if idf > 0 else 1e-6)
         best_ids, best_scores = [], []
         for s in parts:
-            ids_of, weights_of = [], []
+            # The question's postings of this segment as one set of arrays, scored with a few
+            # whole-array operations: with several threads searching, each NumPy call hands the
+            # GIL over and back, and per-word calls made that cost more than the sums.
+            ids_of, frequencies_of, lengths_of, idf_of = [], [], [], []
             for token, idf in weights.items():
                 got = s.postings(token)
-                if got is None:
-                    continue
-                ids, frequencies, lengths = got
-                if mask is not None:
-                    inside = ids < mask.size
-                    ids, frequencies, lengths = ids[inside], frequencies[inside], lengths[inside]
-                    keep = mask[ids]
-                    ids, frequencies, lengths = ids[keep], frequencies[keep], lengths[keep]
-                if ids.size:
-                    ids_of.append(ids - s.lo)
-                    weights_of.append(impacts(frequencies, lengths, average) * idf)
+                if got is not None:
+                    ids_of.append(got[0])
+                    frequencies_of.append(got[1])
+                    lengths_of.append(got[2])
+                    idf_of.append((idf, got[0].size))
             if not ids_of:
                 continue
-            scores = np.bincount(np.concatenate(ids_of), weights=np.concatenate(weights_of))
+            ids = np.concatenate(ids_of)
+            frequencies, lengths = np.concatenate(frequencies_of), np.concatenate(lengths_of)
+            if mask is not None:
+                keep = mask[np.minimum(ids, mask.size - 1)] & (ids < mask.size)
+                ids, frequencies, lengths = ids[keep], frequencies[keep], lengths[keep]
+                if not ids.size:
+                    continue
+                idf = np.repeat(np.array([w for w, _ in idf_of]), [n for _, n in idf_of])[keep]
+            else:
+                idf = np.repeat(np.array([w for w, _ in idf_of]), [n for _, n in idf_of])
+            scores = np.bincount(ids - s.lo, weights=impacts(frequencies, lengths, average) * idf)
             held = np.flatnonzero(scores)  # often a small part of the segment's ids
             if held.size > k:
                 held = held[np.argpartition(-scores[held], k - 1)[:k]]

@@ -99,6 +99,11 @@ def parse_date(value: Any) -> date | None:
     if isinstance(value, date):
         return value
     text = str(value).strip()
+    if len(text) == 10 and text[4] == "-" and text[7] == "-":  # as the store keeps them
+        try:
+            return date.fromisoformat(text)
+        except ValueError:
+            pass
     match = re.match(r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})", text)
     try:
         if match:

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import os
 import threading
+from functools import cached_property
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 
@@ -139,12 +140,12 @@ class Segment:
 
     @property
     def ntotal(self) -> int:
-        return int(self.index.ntotal)
+        return self.ids.size  # the index is not changed once it is a segment's
 
     @property
     def count(self) -> int:
         """Live vectors (tombstones excluded)."""
-        return self.ntotal - len(self.deleted)
+        return self.ids.size - len(self.deleted)
 
     @property
     def id_sum(self) -> int:
@@ -234,7 +235,7 @@ class Segment:
 
     def added(self, ids: np.ndarray, vectors: np.ndarray) -> "Segment":
         faiss = _faiss()
-        index = faiss.clone_index(self.index)
+        index = _owned_copy(self.index)
         index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids)
         return Segment(self.key, index, self.deleted)
 
@@ -248,7 +249,7 @@ class Segment:
         if self.hnsw:
             return Segment(self.key, self.index, self.deleted | frozenset(int(i) for i in ids))
         faiss = _faiss()
-        index = faiss.clone_index(self.index)
+        index = _owned_copy(self.index)
         index.remove_ids(ids)
         return Segment(self.key, index)
 
@@ -266,6 +267,14 @@ class Segment:
 
 
 _EMPTY = (np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64))
+
+
+def _owned_copy(index):
+    """A copy of ``index`` that owns its memory, to change. A segment read from its file maps
+    the file's codes, and ``faiss.clone_index`` would copy that view, not the codes: adding to
+    the clone then aborts the process."""
+    faiss = _faiss()
+    return faiss.deserialize_index(faiss.serialize_index(index))
 
 
 def _exact(vectors: np.ndarray, ids: np.ndarray, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -295,10 +304,12 @@ class Vectors:
         #: The small segments searched as one: (their Segment objects, the combined one), made
         #: on the first search and handed on to the next snapshot while they stay the same.
         self.small = small
+        self._small_found: tuple[list[str], Segment | None] | None = None
         self._small_lock = threading.Lock()
 
-    @property
+    @cached_property
     def ntotal(self) -> int:
+        """Live vectors in all segments."""
         return sum(s.count for s in self.segments.values())
 
     @property
@@ -317,8 +328,7 @@ class Vectors:
         _search_threads()
         query = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
         if plan is None:
-            small, combined = self._combined()
-            keys = [key for key in self.segments if key not in small]
+            keys, combined = self._combined()
             parts = [self.segments[key].search(query, k, self.ann) for key in keys]
             if combined is not None:
                 parts.append(combined.search(query, k, self.ann))
@@ -332,25 +342,34 @@ class Vectors:
         order = np.argsort(-scores, kind="stable")[:k]
         return [(int(ids[i]), float(scores[i])) for i in order]
 
-    def _combined(self) -> tuple[frozenset[str], "Segment | None"]:
-        """The keys of the small flat segments before the newest month and one segment holding
-        all of them (None when there are fewer than two)."""
-        if not self.segments:
-            return frozenset(), None
-        current = month(max(self.segments))  # written to all the time: searched on its own
-        keys = sorted(key for key, s in self.segments.items()
-                      if not s.hnsw and s.count <= SMALL_SEGMENT and month(key) < current)
-        if len(keys) < 2:
-            return frozenset(), None
-        members = tuple(self.segments[key] for key in keys)
+    def _combined(self) -> tuple[list[str], "Segment | None"]:
+        """The keys of the segments searched on their own, and one segment holding the small
+        flat ones before the newest month (None when there are fewer than two). Found once
+        per snapshot."""
+        found = self._small_found
+        if found is not None:
+            return found
         with self._small_lock:
+            if self._small_found is not None:
+                return self._small_found
+            keys: list[str] = []
+            if self.segments:
+                current = month(max(self.segments))  # written to all the time: searched on its own
+                keys = sorted(key for key, s in self.segments.items()
+                              if not s.hnsw and s.count <= SMALL_SEGMENT and month(key) < current)
+            if len(keys) < 2:
+                self._small_found = (list(self.segments), None)
+                return self._small_found
+            members = tuple(self.segments[key] for key in keys)
             cached = self.small
             if cached is None or len(cached[0]) != len(members) or any(a is not b for a, b in zip(cached[0], members)):
                 parts = [s.vectors() for s in members]
                 ids = np.concatenate([p[0] for p in parts])
                 cached = self.small = (members, Segment.build("small", ids, np.vstack([p[1] for p in parts]),
                                                                self.ann, hnsw=False))
-        return frozenset(keys), cached[1]
+            small = set(keys)
+            self._small_found = ([key for key in self.segments if key not in small], cached[1])
+            return self._small_found
 
     def locate(self, ids: Iterable[int]) -> dict[str, np.ndarray]:
         """Segment key → which of ``ids`` it holds."""
