@@ -147,6 +147,17 @@ async def _post_init(app: Application) -> None:
     logger.info("Bot @%s ready: %d articles, %d passages in %s", app.bot.username,
                 stats.articles, stats.chunks, stats.path)
     state = get_state(app)
+    if state.settings.newsbot_workers:
+        from retrieval.workers import Workers
+
+        workers = Workers(engine.settings, state.settings.newsbot_workers)
+        try:
+            await asyncio.to_thread(workers.start)
+        except BaseException:
+            await asyncio.to_thread(workers.close)
+            raise
+        state.workers = workers
+        logger.info("%d processes answer questions (NEWSBOT_WORKERS)", state.settings.newsbot_workers)
     if state.settings.newsbot_watch:
         state.watching = asyncio.create_task(_watch_feeds(state), name="feed watcher")
     alerts.start_alerts(app)
@@ -176,5 +187,9 @@ async def _post_stop(app: Application) -> None:
 
 
 async def _post_shutdown(app: Application) -> None:
-    """Close the engine (its files and threads) after the last update was handled."""
-    await asyncio.to_thread(get_state(app).engine.close)
+    """Close the question workers and the engine (its files and threads) after the last
+    update was handled."""
+    state = get_state(app)
+    if state.workers is not None:
+        await asyncio.to_thread(state.workers.close)
+    await asyncio.to_thread(state.engine.close)

@@ -70,6 +70,15 @@ class BotSettings(BaseSettings):
         description="Poll the index's feeds inside the bot process (1), as `retriever watch` "
         "does; off by default (run `retriever watch` beside the bot instead).",
     )
+    newsbot_workers: int = Field(
+        0, ge=0, le=64,
+        description="Processes that answer questions (/ask, /search, lookups), each with its own "
+        "read-only view of the index; 0 = the bot's own process. One process uses one core for "
+        "the Python part of a question: on a machine with several cores and many users at once, "
+        "set it to the number of cores (2 cores, 8 questions at once: 1.9x the answers per "
+        "second of one user, against 1.3x in one process; docs/BENCHMARKS.md). Each process "
+        "holds the models (~150 MB) and shares the index's vector files with the others.",
+    )
     newsbot_alerts_per_hour: int = Field(
         5, ge=0,
         description="Topic alerts (/follow) one chat gets at most per hour; further matches in "

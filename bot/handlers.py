@@ -95,7 +95,7 @@ async def answer_question(message: Message, context: Context, question: str) -> 
     state.asked.remember(message.chat_id, message.message_id, clipped.text)
     asked = follow_up(state.conversations, message, clipped.text)
     async with working(message, state.settings.progress_after_seconds) as progress:
-        answer = await asyncio.to_thread(state.engine.ask, asked.question, as_of=date.today())
+        answer = await asyncio.to_thread(state.questions.ask, asked.question, as_of=date.today())
     markup = None if answer.abstained else answer_keyboard(state.answers.put(answer), answer)
     pages = render.understood(asked.label, render.answer_messages(answer))
     if clipped.clipped:
@@ -109,7 +109,7 @@ async def lookup_sources(message: Message, context: Context, text: str) -> None:
     state = get_state(context)
     async with working(message, state.settings.progress_after_seconds) as progress:
         hits = await asyncio.to_thread(
-            state.engine.search, clip_lookup(text), k=SEARCH_K, as_of=date.today()
+            state.questions.search, clip_lookup(text), k=SEARCH_K, as_of=date.today()
         )
     if not hits:
         await send_pages(message, ["I found no article that this message could come from."],
@@ -186,7 +186,7 @@ async def search(update: Update, context: Context) -> None:
         return
     state = get_state(context)
     async with working(message, state.settings.progress_after_seconds) as progress:
-        found = await asyncio.to_thread(state.engine.find, clip_question(question).text,
+        found = await asyncio.to_thread(state.questions.find, clip_question(question).text,
                                         k=SEARCH_K, as_of=date.today())
     pages = render.hits_messages(found.hits, f"Passages for: {question}",
                                  note=render.search_note(found)) if found.hits else [
@@ -321,7 +321,7 @@ async def on_inline(update: Update, context: Context) -> None:
     if not text:
         results = [_inline_help(context.bot.username)]
     else:
-        found = await asyncio.to_thread(get_state(context).engine.find, clip_question(text).text,
+        found = await asyncio.to_thread(get_state(context).questions.find, clip_question(text).text,
                                         k=INLINE_K, as_of=date.today())
         hits = found.hits if found.good_match else ()  # nothing rather than noise
         results = [

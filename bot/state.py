@@ -20,6 +20,7 @@ from retrieval.types import Answer
 
 if TYPE_CHECKING:
     from retrieval.engine import Engine
+    from retrieval.workers import Questions, Workers
 
     from bot.access import RateLimiter
     from bot.config import BotSettings
@@ -159,6 +160,8 @@ class BotState:
     engine: Engine
     settings: BotSettings
     limiter: RateLimiter
+    #: The processes that answer questions (NEWSBOT_WORKERS), from post_init to post_shutdown.
+    workers: Workers | None = None
     answers: AnswerStore = field(default_factory=AnswerStore)
     conversations: Conversations = field(default_factory=Conversations)
     #: The feed watcher's task (NEWSBOT_WATCH=1), started in post_init, stopped in post_stop.
@@ -168,6 +171,11 @@ class BotState:
     alerting: asyncio.Task | None = None
     stop_alerting: asyncio.Event = field(default_factory=asyncio.Event)
     asked: AskedQuestions = field(default_factory=AskedQuestions)
+
+    @property
+    def questions(self) -> Questions:
+        """What answers questions: the worker processes when there are any, else the engine."""
+        return self.workers if self.workers is not None else self.engine
 
 
 class _HasBotData(Protocol):

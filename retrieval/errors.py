@@ -12,7 +12,8 @@
     ├── StorageError                the disk refused a write (full, I/O error); says what was kept
     ├── IngestError                 one item could not be read or extracted (names item + reason)
     │   └── FetchError              an URL could not be fetched (status, size, timeout)
-    └── ModelLoadError              the embedding model could not be loaded
+    ├── ModelLoadError              the embedding model could not be loaded
+    └── WorkerError                 a process answering questions stopped (NEWSBOT_WORKERS)
 
 Outside the tree, because it is not a domain error: ``IngestInterrupted``, the
 KeyboardInterrupt an ingest re-raises when it is stopped (Ctrl-C, or SIGTERM in the CLI), with
@@ -70,6 +71,10 @@ class FetchError(IngestError):
 
 
 class ModelLoadError(RetrievalError):
+    pass
+
+
+class WorkerError(RetrievalError):
     pass
 
 
