@@ -64,6 +64,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                 epilog="Example: python benchmarks/bench_scale.py --sizes 10000,100000 --json out.json")
     p.add_argument("--sizes", default="10000,100000,1000000", help="chunks per synthetic index (default 10000,100000,1000000)")
     p.add_argument("--clients", default="1,8", help="concurrent clients (threads) per run (default 1,8)")
+    p.add_argument("--workers", type=int, default=0,
+                   help="also ask through this many worker processes (NEWSBOT_WORKERS; default 0: not)")
     p.add_argument("--queries", type=int, default=200, help="rtqa questions asked per mode (default 200)")
     p.add_argument("--seed", type=int, default=13, help="question sample and noise seed (default 13)")
     p.add_argument("--source", type=Path, default=ROOT / ".bench" / "rtqa-200-13",
@@ -122,7 +124,7 @@ def manifest_extras(folder: Path) -> dict:
 
 
 def measure_engine(folder: Path, model: str, questions: list[tuple[str, date | None]],
-                   clients: list[int]) -> tuple[dict, np.ndarray, list[list[int]]]:
+                   clients: list[int], workers: int = 0) -> tuple[dict, np.ndarray, list[list[int]]]:
     """The product on one index: open, memory, question embedding, ``store.dense_search``,
     and every mode with each number of clients. Returns the numbers, the question vectors and
     the chunk ids dense_search returned for each (for recall)."""
@@ -172,11 +174,57 @@ def measure_engine(folder: Path, model: str, questions: list[tuple[str, date | N
                 log.info("%s, %d client(s): %s", mode, c, {k: v for k, v in out["runs"][mode][str(c)].items() if k != "error_sample"})
         out["rss_mb"]["after_queries"] = round(rss_mb(), 1)
         out["rss_mb"]["peak"] = round(rss_mb("VmHWM"), 1)
+        if workers:
+            out["workers"] = measure_workers(folder, model, questions, clients, workers)
         out["lexical"] = lexical_against_fts5(engine.store, folder, questions[:LEXICAL_CHECK])
         out["load_end"] = round(os.getloadavg()[0], 2)
     finally:
         engine.close()
     return out, np.vstack(vectors).astype(np.float32), found
+
+
+def measure_workers(folder: Path, model: str, questions: list[tuple[str, date | None]],
+                    clients: list[int], processes: int) -> dict:
+    """Every mode with each number of clients again, answered by ``processes`` worker
+    processes (:class:`retrieval.workers.Workers`, what NEWSBOT_WORKERS starts), and their
+    memory: RSS and PSS (shared pages, such as the memory-mapped vectors, split between them)."""
+    import multiprocessing
+
+    from retrieval import Settings
+    from retrieval.workers import Workers
+
+    pool = Workers(Settings(index=folder, model=model, read_only=True), processes, vector_cache=1)
+    out: dict = {"processes": processes}
+    try:
+        t = time.perf_counter()
+        pool.start()
+        out["start_s"] = round(time.perf_counter() - t, 2)
+        for text, as_of in questions:  # untimed, as in the process: pages cached for every mode
+            pool.search(text, k=K, as_of=as_of)
+        calls = {mode: (lambda m: lambda q, d: pool.search(q, k=K, as_of=d, mode=m))(mode) for mode in MODES[:-1]}
+        calls["ask"] = lambda q, d: pool.ask(q, as_of=d)
+        out["runs"] = {}
+        for mode in MODES:
+            out["runs"][mode] = {}
+            for c in clients:
+                out["runs"][mode][str(c)] = run_clients(calls[mode], questions, c)
+                log.info("%s, %d client(s), %d workers: %s", mode, c, processes,
+                         {k: v for k, v in out["runs"][mode][str(c)].items() if k != "error_sample"})
+        memory = [_memory_mb(p.pid) for p in multiprocessing.active_children() if p.name.startswith("SpawnProcess")]
+        out["worker_mb"] = {"rss": [m["Rss"] for m in memory], "pss": [m["Pss"] for m in memory]}
+    finally:
+        pool.close()
+    return out
+
+
+def _memory_mb(pid: int) -> dict[str, float]:
+    """Rss and Pss of a process in MB (Linux /proc/PID/smaps_rollup)."""
+    found = {}
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        key, _, rest = line.partition(":")
+        if key in ("Rss", "Pss"):
+            found[key] = round(int(rest.split()[0]) / 1024, 1)
+    return found
 
 
 def lexical_against_fts5(store, folder: Path, questions: list[tuple[str, date | None]]) -> dict:
@@ -233,12 +281,13 @@ def layout_ids(folder: Path, layout: list[tuple[str, int]]) -> np.ndarray:
 
 
 def measure_index(folder: Path, source: Source | None, source_path: Path, n_chunks: int | None,
-                  questions: list[tuple[str, date | None]], clients: list[int], seed: int) -> dict:
+                  questions: list[tuple[str, date | None]], clients: list[int], seed: int,
+                  workers: int = 0) -> dict:
     """Everything about one index: the product first (so its RSS is its own), then the
     vectors and texts of the layout for recall and the anchors. ``n_chunks`` None: ``folder``
     is the source index itself."""
     model = json.loads((folder / MANIFEST_FILE).read_text())["model"]
-    product, qvectors, found = measure_engine(folder, model, questions, clients)
+    product, qvectors, found = measure_engine(folder, model, questions, clients, workers)
     source = source or load_source(source_path)
     layout = list(replicas(source, n_chunks or len(source.vectors), seed))
     vectors = np.vstack([v for _, _, _, v in layout]).astype(np.float32)
@@ -301,6 +350,25 @@ def report_markdown(info: dict, results: list[dict]) -> str:
             ratio = runs[str(clients[-1])]["per_s"] / runs[str(clients[0])]["per_s"] if runs[str(clients[0])]["per_s"] else 0
             errors = sum(x["errors"] for x in runs.values())
             lines.append(f"| {r['name']} | {mode} | {cells} | {ratio:.2f}× | {errors} |")
+    pooled = [r for r in results if r["product"].get("workers")]
+    if pooled:
+        n = pooled[0]["product"]["workers"]["processes"]
+        lines += ["", f"Through {n} worker processes (`Workers`, what NEWSBOT_WORKERS={n} starts); the last "
+                  "ratio is against one client in one process (the table above):", "",
+                  f"| index | mode | {head} | throughput {clients[-1]}/{clients[0]} "
+                  f"| vs 1 client in process | errors | worker RSS / PSS MB |",
+                  "|---|---|" + "---:|" * (len(clients) + 3) + "---|"]
+        for r in pooled:
+            w = r["product"]["workers"]
+            memory = ", ".join(f"{a:.0f} / {b:.0f}" for a, b in zip(w["worker_mb"]["rss"], w["worker_mb"]["pss"]))
+            for mode, runs in w["runs"].items():
+                cells = " | ".join(f"{ms(runs[str(c)])}, {runs[str(c)]['per_s']}" for c in clients)
+                one = runs[str(clients[0])]["per_s"]
+                alone = r["product"]["runs"][mode][str(clients[0])]["per_s"]
+                top = runs[str(clients[-1])]["per_s"]
+                errors = sum(x["errors"] for x in runs.values())
+                lines.append(f"| {r['name']} | {mode} | {cells} | {top / one if one else 0:.2f}× "
+                             f"| {top / alone if alone else 0:.2f}× | {errors} | {memory} |")
     lines += ["", "| index | embed question p50 / p95 ms | store.dense_search p50 / p95 ms | recall@10 vs exact "
               "| FAISS flat: build s, p50 / p95 ms (1 thread) | HNSW M=32: build s | HNSW efSearch: recall@10 (p50 / p95 ms) "
               "| bm25s: build s, p50 / p95 ms |", "|---|---:|---:|---:|---:|---:|---|---:|"]
@@ -334,7 +402,7 @@ def measure_in_child(folder: Path, args: argparse.Namespace) -> dict:
     out = args.work / f"measure-{folder.name}.json"
     command = [sys.executable, __file__, "--measure-one", str(folder), "--source", str(args.source),
                "--dataset", str(args.dataset), "--queries", str(args.queries), "--clients", args.clients,
-               "--seed", str(args.seed), "--json", str(out)]
+               "--seed", str(args.seed), "--workers", str(args.workers), "--json", str(out)]
     subprocess.run(command, check=True)
     return json.loads(out.read_text())
 
@@ -349,7 +417,8 @@ def main(argv: list[str] | None = None) -> int:
         marker = folder / MARKER
         n_chunks = json.loads(marker.read_text())["chunks"] if marker.exists() else None
         result = measure_index(folder, None, args.source, n_chunks,
-                               sample_questions(args.dataset, args.queries, args.seed), clients, args.seed)
+                               sample_questions(args.dataset, args.queries, args.seed), clients, args.seed,
+                               args.workers)
         args.json.write_text(json.dumps(result, indent=1, default=str))
         return 0
     if not (args.dataset / "questions.jsonl").exists():
