@@ -66,6 +66,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -75,6 +76,7 @@ from retrieval.dupes import BANDS, Signature
 from retrieval.errors import (
     ConfigError,
     IndexFormatError,
+    IndexLockedError,
     IndexMissingError,
     IndexReadOnlyError,
     ModelMismatchError,
@@ -192,7 +194,9 @@ class MilvusStore:
     @classmethod
     def find(cls, settings) -> "MilvusStore | None":
         """The index under ``settings.milvus_collection``, opened and loaded; None when its
-        collections do not exist."""
+        collections do not exist (or the local ``.db`` folder does not)."""
+        if settings.milvus_uri.endswith(".db") and not Path(settings.milvus_uri).expanduser().is_dir():
+            return None
         client = _connect(settings)
         try:
             store = cls._open(settings, client)
@@ -207,7 +211,7 @@ class MilvusStore:
     def create(cls, settings, *, model: str, dimension: int, chunking: dict[str, int]) -> "MilvusStore":
         """The index, made empty when its collections are missing; an existing one is opened
         and must have been built with ``model`` at ``dimension`` (else ModelMismatchError)."""
-        client = _connect(settings)
+        client = _connect(settings, create=not settings.read_only)
         try:
             store = cls._open(settings, client)
             if store is None:
@@ -914,8 +918,12 @@ def _create_collections(client, settings, model: str, dimension: int, chunking: 
         else:
             index.add_index("_v", index_type="FLAT", metric_type="L2")
         _call(settings, f"create {name}", client.create_collection, name,
-              schema=schema(client, pymilvus, settings, dimension), index_params=index,
-              consistency_level=CONSISTENCY, timeout=TIMEOUT)
+              schema=schema(client, pymilvus, settings, dimension), consistency_level=CONSISTENCY,
+              timeout=TIMEOUT)
+        # Not waited for (sync=False): the collection is empty, so the index is there at once,
+        # and pymilvus's wait polls every 0.5 s through a call milvus-lite does not implement.
+        _call(settings, f"index {name}", client.create_index, name, index, sync=False, timeout=TIMEOUT)
+        _call(settings, f"load {name}", client.load_collection, name, timeout=TIMEOUT)
         if kind == "meta":
             values = {"format_version": FORMAT_VERSION, "model": model, "dimension": dimension,
                       "chunking": chunking, "analyzer": settings.milvus_analyzer, "dupes": DUPES_PARAMS,
@@ -929,7 +937,7 @@ def _create_collections(client, settings, model: str, dimension: int, chunking: 
 # ---------------------------------------------------------------------- errors
 
 
-def _connect(settings):
+def _connect(settings, *, create: bool = False):
     """A client for ``settings.milvus_uri``: a clear error when the server cannot be reached
     or refuses the token (never a gRPC traceback)."""
     pymilvus = _milvus()
@@ -940,8 +948,38 @@ def _connect(settings):
         except ImportError as exc:
             raise ConfigError(f"RETRIEVER_MILVUS_URI={uri} is a local milvus-lite folder, but "
                               "milvus-lite is not installed: pip install 'newsbot-retriever[milvus]'") from exc
+        folder = Path(uri).expanduser().parent
+        if create:
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StorageError(f"cannot create {folder} for RETRIEVER_MILVUS_URI={uri}: {exc.strerror}") from exc
+        _check_lite_lock(Path(uri).expanduser())
     token = settings.milvus_token.get_secret_value()
     return _call(settings, "connect", pymilvus.MilvusClient, uri=uri, token=token, timeout=TIMEOUT)
+
+
+def _check_lite_lock(data_dir: Path) -> None:
+    """milvus-lite lets one process open a ``.db`` folder (a flock on its ``LOCK`` file):
+    say so, and how to share it, instead of its "Open local milvus failed"."""
+    from milvus_lite.db import LOCK_FILENAME
+    from milvus_lite.server_manager import server_manager_instance
+
+    if str(data_dir.resolve()) in server_manager_instance._servers or not (data_dir / LOCK_FILENAME).exists():
+        return  # this process serves it already, or nobody ever opened it
+    import fcntl
+
+    try:
+        with open(data_dir / LOCK_FILENAME, "rb") as fh:  # taken and let go at once
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise IndexLockedError(
+            f"{data_dir} (RETRIEVER_MILVUS_URI) is open in another process, and milvus-lite lets "
+            "one process open it; to share it, serve it with `milvus-lite server --data-dir "
+            f"{data_dir} --host 127.0.0.1 --port 19530` and set "
+            "RETRIEVER_MILVUS_URI=http://127.0.0.1:19530") from None
+    except OSError as exc:
+        raise StorageError(f"cannot open {data_dir} (RETRIEVER_MILVUS_URI): {exc.strerror}") from exc
 
 
 def _call(settings, what: str, function, *args, **kwargs):

@@ -306,3 +306,94 @@ def test_seed_answer_has_the_same_citations(tmp_path, seed_engine, real_embedder
         assert engine.check(milvus) == []
     finally:
         engine.close()
+
+
+# ---------------------------------------------------------------------------- near copies, errors
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_near_copies_fold_cite_and_go(backend, tmp_path, seed_text):
+    """tests/test_folding.py's story on each store: two outlets' copies folded into the AP
+    story, cited as "also in", found by their outlet, removed one by one."""
+    from test_folding import COPIES, STORY_URL, _copy_files, _front
+    from retrieval.types import AlternativeSource
+
+    engine = open_engine(backend, tmp_path, create=True)
+    try:
+        cleaned = engine.ingest([str(SEED)]).results[0]
+        text = engine.store.article(cleaned.article_id).text
+        engine.remove(cleaned.article_id)
+        story = tmp_path / "ap.md"
+        story.write_text(_front("Pakistan calls for engagement with US for stability in South Asia", STORY_URL, "AP", text))
+        story_id = engine.ingest([str(story)]).results[0].article_id
+        report = engine.ingest(_copy_files(tmp_path, text))
+        assert [(r.status, r.article_id) for r in report.results] == [("folded", story_id)] * 2, report.results
+        assert engine.stats().articles == 1 and engine.store.folded_count() == 2
+        hits = engine.search("Qureshi Blinken Afghanistan engagement", k=5)
+        assert {h.article_id for h in hits} == {story_id}
+        assert [a.source for a in hits[0].also] == ["The Independent", "Yahoo News"]
+        assert engine.store.outlets([story_id]) == {story_id: ("AP", "The Independent", "Yahoo News")}
+        assert engine.search("Qureshi", k=3, filters=Filters(sources=("yahoo news",)))
+        assert engine.store.has_url(COPIES["Yahoo News"][0])
+        again = engine.ingest(_copy_files(tmp_path, text))
+        assert [r.status for r in again.results] == ["unchanged", "unchanged"], again.results
+
+        removed = engine.remove(COPIES["Yahoo News"][0])
+        assert isinstance(removed, AlternativeSource) and removed.source == "Yahoo News"
+        assert [a.source for a in engine.search("Qureshi", k=1)[0].also] == ["The Independent"]
+        assert engine.remove(STORY_URL).id == story_id
+        assert engine.stats().articles == 0 and engine.store.folded_count() == 0
+        assert engine.ingest(_copy_files(tmp_path, text)[:1]).results[0].status == "added"
+    finally:
+        engine.close()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_read_only_serves_and_refuses_writes(backend, tmp_path, corpus):
+    from retrieval.errors import IndexReadOnlyError
+
+    with open_engine(backend, tmp_path, create=True) as engine:
+        engine.ingest([str(corpus)])
+    settings = settings_for(backend, tmp_path, read_only=True)
+    with Engine.open(settings, embedder=HashEmbedder()) as engine:
+        assert engine.search(_question(corpus, 1), k=1)[0].url == "https://news.example/story/1"
+        with pytest.raises(IndexReadOnlyError, match="read-only"):
+            engine.remove("https://news.example/story/1")
+        with pytest.raises(IndexReadOnlyError):
+            engine.ingest([str(corpus)])
+        assert engine.stats().articles == ARTICLES
+
+
+@needs_milvus
+def test_refused_credentials_name_the_setting_not_the_token():
+    """milvus-lite has no authentication: the error a real Milvus sends (code 1800) is made
+    here, and goes through the store's translation."""
+    from pymilvus import MilvusException
+
+    from retrieval.errors import ConfigError
+    from retrieval.milvus_store import _milvus_error
+
+    settings = Settings(store="milvus", milvus_uri="http://127.0.0.1:19530", milvus_token="root:s3cret")
+    error = _milvus_error(settings, "connect", MilvusException(code=1800, message="auth check failure, please check username and password"))
+    assert isinstance(error, ConfigError) and "RETRIEVER_MILVUS_TOKEN" in str(error)
+    assert "s3cret" not in str(error) and "s3cret" not in repr(settings)
+
+
+@needs_milvus
+def test_a_local_db_open_in_another_process_is_named(tmp_path):
+    import subprocess
+    import sys
+
+    from retrieval.errors import IndexLockedError
+
+    engine = open_engine("milvus", tmp_path, create=True)
+    try:
+        engine.ingest([str(SEED)])
+        code = ("from retrieval.engine import Engine; from retrieval import Settings\n"
+                f"Engine.open(Settings(store='milvus', milvus_uri={str(tmp_path / 'milvus.db')!r}, "
+                "milvus_collection='news_test'), check_model=False)")
+        other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+        assert other.returncode == 1 and IndexLockedError.__name__ in other.stderr
+        assert "milvus-lite server" in other.stderr
+    finally:
+        engine.close()
