@@ -20,6 +20,9 @@ Collections, named after the prefix ``P`` (``RETRIEVER_MILVUS_COLLECTION``)::
                 ARRAY: ``array_contains_any`` finds the candidates of a new article)
     P_texts     the rest of long articles' text, TEXT_PART characters a row
     P_sources   alternative sources of a story (near copies folded into it, text not kept)
+    P_feeds     the feeds the index follows and their polling state (retrieval/watch.py)
+    P_topics    the topics each chat follows; P_alerts: what was announced to whom
+                (retrieval/alerts.py); the alert cursor and the watcher's lease are in P_meta
 
 Milvus loads only collections with a vector field, so all but ``P_chunks`` carry a
 2-dimensional placeholder vector (``_v``, always (1, 0)).
@@ -59,12 +62,14 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import math
+import os
 import re
+import socket
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -108,6 +113,11 @@ _PLACEHOLDER = [1.0, 0.0]
 NEAR_SCAN = 1000
 #: Days walked back, one count each, before :meth:`MilvusStore.latest_day` scans instead.
 LATEST_DAY_WALK = 14
+#: Seconds a feed watcher's lease lasts unless renewed: a round of polling renews it, and the
+#: watcher waits at most a few minutes between rounds (retrieval/watch.py).
+WATCH_LEASE = 15 * 60
+#: This process, as a lease holder.
+_OWNER = f"pid {os.getpid()} on {socket.gethostname()}"
 
 
 def _milvus():
@@ -583,44 +593,125 @@ class MilvusStore:
         rows = self._query("chunks", self._filter(filters) or "id >= 0", ["id"])
         return np.sort(np.fromiter((r["id"] for r in rows), dtype=np.int64, count=len(rows)))
 
-    # ------------------------------------------------------------------ feeds and alerts
-
-    def _not_yet(self, what: str):
-        return RetrievalError(f"{what} are not kept in Milvus yet (RETRIEVER_STORE=milvus): "
-                              "use the embedded store for them")
+    # ------------------------------------------------------------------ feeds
 
     def feeds(self) -> list[Feed]:
-        return []
+        """Every feed the index follows, by URL."""
+        rows = self._query("feeds", 'url != ""', _FEED_FIELDS)
+        return [_feed(r) for r in sorted(rows, key=lambda r: r["url"])]
 
     def feed(self, url: str) -> Feed | None:
-        return None
+        rows = self._query("feeds", f"url == {_quote(url)}", _FEED_FIELDS, 1)
+        return _feed(rows[0]) if rows else None
 
     def put_feed(self, url: str, every_minutes: float, source: str | None, now: datetime) -> tuple[Feed, bool]:
-        raise self._not_yet("feeds")
+        """Follow ``url`` (first poll at ``now``); a feed already followed keeps its state and
+        gets the new interval and source."""
+        self.require_writable()
+        current = self.feed(url)
+        if current is None:
+            feed = Feed(url=url, every_minutes=every_minutes, next_poll=now, source=source, added_at=now)
+        else:
+            feed = replace(current, every_minutes=every_minutes, source=source)
+        self._do(f"write {self._name('feeds')}", "upsert", self._name("feeds"), [_feed_row(feed)])
+        return feed, current is None
 
     def delete_feed(self, url: str) -> Feed | None:
-        return None
+        self.require_writable()
+        feed = self.feed(url)
+        if feed is not None:
+            self._do(f"write {self._name('feeds')}", "delete", self._name("feeds"), filter=f"url == {_quote(url)}")
+        return feed
 
     def save_poll(self, feed: Feed, added: int = 0) -> None:
-        raise self._not_yet("feeds")
+        """Record a poll; a feed removed meanwhile stays removed. (Read, then written: one
+        watcher per index, see :meth:`watching`.)"""
+        current = self.feed(feed.url)
+        if current is None:
+            return
+        saved = replace(current, next_poll=feed.next_poll, last_poll=feed.last_poll,
+                        last_success=feed.last_success, last_error=feed.last_error, errors=feed.errors,
+                        etag=feed.etag, last_modified=feed.last_modified,
+                        articles_added=current.articles_added + added)
+        self._do(f"write {self._name('feeds')}", "upsert", self._name("feeds"), [_feed_row(saved)])
+
+    @contextmanager
+    def watching(self) -> Iterator[bool]:
+        """A lease on the feeds for a round of polling, in ``P_meta`` (the embedded store's
+        ``watch.lock``): True when this process is the one watcher, False at once when another
+        one holds it. It is let go after the round; a holder killed mid-round leaves it to
+        lapse after WATCH_LEASE seconds. Milvus has no compare-and-set: two watchers starting
+        in the same instant can both poll one round; ingest skips stored articles, so that
+        costs fetches, not duplicates."""
+        self.require_writable()
+        now = time.time()
+        lease = self._meta_value("watcher")
+        if lease and lease.get("owner") != _OWNER and lease.get("until", 0) > now:
+            yield False
+            return
+        self._put_meta({"watcher": {"owner": _OWNER, "until": now + WATCH_LEASE}})
+        try:
+            yield True
+        finally:
+            self._put_meta({"watcher": {"owner": _OWNER, "until": 0}})
+
+    def watcher(self) -> str:
+        lease = self._meta_value("watcher") or {}
+        return lease.get("owner", "unknown")
+
+    # ------------------------------------------------------------------ alerts
 
     def subscriptions(self, chat: int | None = None) -> list[Subscription]:
-        return []
+        where = f"chat == {int(chat)}" if chat is not None else 'key != ""'
+        rows = self._query("topics", where, ["chat", "topic", "added_at", "seq"])
+        return [Subscription(r["chat"], r["topic"], datetime.fromisoformat(r["added_at"]))
+                for r in sorted(rows, key=lambda r: (r["added_at"], r["seq"]))]
 
     def put_subscription(self, chat: int, topic: str, now: datetime) -> bool:
-        raise self._not_yet("topic alerts")
+        """``chat`` follows ``topic`` (case-insensitive); False when it already did. The first
+        subscription of an index starts matching at the newest chunk: no backlog alerts."""
+        self.require_writable()
+        if self.alert_cursor() is None:
+            self._put_meta({"alert_cursor": self.max_chunk_id()})
+        key = f"{int(chat)}:{topic.lower()}"
+        if self._query("topics", f"key == {_quote(key)}", ["key"], 1):
+            return False
+        self._do(f"write {self._name('topics')}", "insert", self._name("topics"), [{
+            "key": key, "chat": int(chat), "topic": topic, "added_at": _time(now), "seq": time.time_ns(),
+            "_v": _PLACEHOLDER}])
+        return True
 
     def delete_subscription(self, chat: int, topic: str) -> bool:
-        return False
+        self.require_writable()
+        key = f"{int(chat)}:{topic.lower()}"
+        if not self._query("topics", f"key == {_quote(key)}", ["key"], 1):
+            return False
+        self._do(f"write {self._name('topics')}", "delete", self._name("topics"), filter=f"key == {_quote(key)}")
+        return True
 
     def alert_cursor(self) -> int | None:
-        return None
+        value = self._meta_value("alert_cursor")
+        return None if value is None else int(value)
 
     def set_alert_cursor(self, chunk_id: int) -> None:
-        raise self._not_yet("topic alerts")
+        current = self.alert_cursor()
+        if current is not None and chunk_id > current:
+            self._put_meta({"alert_cursor": int(chunk_id)})
 
     def claim_alert(self, chat: int, article_id: str, topic: str, now: datetime, per_hour: int) -> str:
-        raise self._not_yet("topic alerts")
+        """Record that ``article_id`` is announced to ``chat``, before it is sent: "claimed",
+        "sent before" or "over limit". (Checked, then written: claims come from the one
+        watcher of the index.)"""
+        key = f"{int(chat)}:{article_id}"
+        if self._query("alerts", f"key == {_quote(key)}", ["key"], 1):
+            return "sent before"
+        hour_ago = _time(now - timedelta(hours=1))
+        if self._count("alerts", f"chat == {int(chat)} and sent_at > {_quote(hour_ago)}") >= per_hour:
+            return "over limit"
+        self._do(f"write {self._name('alerts')}", "insert", self._name("alerts"), [{
+            "key": key, "chat": int(chat), "article_id": article_id, "topic": topic,
+            "sent_at": _time(now), "_v": _PLACEHOLDER}])
+        return "claimed"
 
     # ------------------------------------------------------------------ writing
 
@@ -801,6 +892,33 @@ def _hit_row(row: dict[str, Any]) -> dict[str, Any]:
             "ordinal": row["ordinal"]}
 
 
+_FEED_FIELDS = ["url", "source", "every_minutes", "added_at", "next_poll", "last_poll", "last_success",
+                "last_error", "errors", "articles_added", "etag", "last_modified"]
+_FEED_TIMES = ("added_at", "next_poll", "last_poll", "last_success")
+
+
+def _time(value: datetime | None) -> str:
+    return value.astimezone(timezone.utc).isoformat(timespec="seconds") if value else ""
+
+
+def _feed_row(feed: Feed) -> dict[str, Any]:
+    row = {name: getattr(feed, name) for name in _FEED_FIELDS}
+    for name in _FEED_TIMES:
+        row[name] = _time(row[name])
+    for name in ("source", "last_error", "etag", "last_modified"):
+        row[name] = row[name] or ""
+    return {**row, "every_minutes": float(feed.every_minutes), "_v": _PLACEHOLDER}
+
+
+def _feed(row: dict[str, Any]) -> Feed:
+    fields = {name: row[name] for name in _FEED_FIELDS}
+    for name in _FEED_TIMES:
+        fields[name] = datetime.fromisoformat(fields[name]) if fields[name] else None
+    for name in ("source", "last_error", "etag", "last_modified"):
+        fields[name] = fields[name] or None
+    return Feed(**fields)
+
+
 _HIT_FIELDS = ["id", "article_id", "start", "end", "text", "title", "url", "source", "published", "ordinal"]
 _ARTICLE_FIELDS = ["id", "title", "text", "url", "source", "published", "authors", "origin", "parts"]
 _ARTICLE_ROW = ["id", "url", "title", "source", "published", "pub_day", "day", "authors", "text", "parts",
@@ -899,9 +1017,51 @@ def _schema_sources(client, pymilvus, settings, dimension):
     return s
 
 
+def _schema_feeds(client, pymilvus, settings, dimension):
+    T = pymilvus.DataType
+    s = client.create_schema(auto_id=False, enable_dynamic_field=False)
+    s.add_field("url", T.VARCHAR, is_primary=True, max_length=8192)
+    s.add_field("source", T.VARCHAR, max_length=1024)
+    s.add_field("every_minutes", T.DOUBLE)
+    for name in _FEED_TIMES:
+        s.add_field(name, T.VARCHAR, max_length=64)
+    s.add_field("last_error", T.VARCHAR, max_length=VARCHAR_MAX)
+    s.add_field("errors", T.INT64)
+    s.add_field("articles_added", T.INT64)
+    s.add_field("etag", T.VARCHAR, max_length=4096)
+    s.add_field("last_modified", T.VARCHAR, max_length=256)
+    _placeholder(s, pymilvus)
+    return s
+
+
+def _schema_topics(client, pymilvus, settings, dimension):
+    T = pymilvus.DataType
+    s = client.create_schema(auto_id=False, enable_dynamic_field=False)
+    s.add_field("key", T.VARCHAR, is_primary=True, max_length=4200)  # chat:topic (lower-cased)
+    s.add_field("chat", T.INT64)
+    s.add_field("topic", T.VARCHAR, max_length=4096)
+    s.add_field("added_at", T.VARCHAR, max_length=64)
+    s.add_field("seq", T.INT64)
+    _placeholder(s, pymilvus)
+    return s
+
+
+def _schema_alerts(client, pymilvus, settings, dimension):
+    T = pymilvus.DataType
+    s = client.create_schema(auto_id=False, enable_dynamic_field=False)
+    s.add_field("key", T.VARCHAR, is_primary=True, max_length=600)  # chat:article id
+    s.add_field("chat", T.INT64)
+    s.add_field("article_id", T.VARCHAR, max_length=512)
+    s.add_field("topic", T.VARCHAR, max_length=4096)
+    s.add_field("sent_at", T.VARCHAR, max_length=64)
+    _placeholder(s, pymilvus)
+    return s
+
+
 #: Collection kind → its schema; ``meta`` is made last, so its presence means the rest exist.
 _SCHEMAS = {"chunks": _schema_chunks, "articles": _schema_articles, "texts": _schema_texts,
-            "sources": _schema_sources, "meta": _schema_meta}
+            "sources": _schema_sources, "feeds": _schema_feeds, "topics": _schema_topics,
+            "alerts": _schema_alerts, "meta": _schema_meta}
 
 
 def _create_collections(client, settings, model: str, dimension: int, chunking: dict[str, int]) -> None:

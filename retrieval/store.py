@@ -326,6 +326,14 @@ class Store:
         """Where the index is, for messages and stats: its folder."""
         return str(self.path)
 
+    def watching(self):
+        """The feed watcher's lock of this index (see :func:`watching`)."""
+        return watching(self)
+
+    def watcher(self) -> str:
+        """Who holds the watcher's lock, for messages."""
+        return f"pid {lock_holder(self.path / WATCH_LOCK_FILE)}"
+
     def require_writable(self) -> None:
         """Raise :class:`IndexReadOnlyError` unless this index may be written."""
         if self.read_only_reason is not None:

@@ -44,7 +44,6 @@ from retrieval.errors import FetchError, IndexLockedError
 from retrieval.fetch import Fetcher, Response
 from retrieval.sources import Limits
 from retrieval.sources import Reader as ItemReader
-from retrieval.store import WATCH_LOCK_FILE, lock_holder, watching
 from retrieval.types import Article, Feed, ItemResult, PollResult
 
 if TYPE_CHECKING:
@@ -131,11 +130,11 @@ class Watcher:
         """Poll every due feed once, then prune (``RETRIEVER_MAX_AGE_DAYS``); None when another
         process is watching this index."""
         store = self.engine.store
-        with watching(store) as mine:
+        with store.watching() as mine:
             if not mine:
                 if not self._standing_by:
-                    log.warning("another watcher (pid %s) is polling the feeds of %s; standing by",
-                                lock_holder(store.path / WATCH_LOCK_FILE), store.path)
+                    log.warning("another watcher (%s) is polling the feeds of %s; standing by",
+                                store.watcher(), store.location)
                 self._standing_by = True
                 return None
             self._standing_by = False

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from retrieval import Settings
@@ -14,6 +16,11 @@ def seed_text() -> str:
     return SEED.read_text(encoding="utf-8")
 
 
+#: TEST_STORE=milvus runs the tests that use ``hash_engine`` on a milvus-lite index in
+#: tmp_path instead of an index folder (tests that open index.sqlite themselves then fail).
+TEST_STORE = os.environ.get("TEST_STORE", "embedded")
+
+
 @pytest.fixture
 def hash_engine(tmp_path):
     """A fresh engine on an empty index with the fast meaning-free embedder; it may fetch from
@@ -21,6 +28,9 @@ def hash_engine(tmp_path):
     from retrieval.engine import Engine
 
     settings = Settings(index=tmp_path / "index", fetch_allow=LOOPBACK)
+    if TEST_STORE == "milvus":
+        settings = settings.model_copy(update={
+            "store": "milvus", "milvus_uri": str(tmp_path / "milvus.db"), "milvus_analyzer": "standard"})
     engine = Engine.open(settings, embedder=HashEmbedder(), create=True)
     yield engine
     engine.close()

@@ -397,3 +397,112 @@ def test_a_local_db_open_in_another_process_is_named(tmp_path):
         assert "milvus-lite server" in other.stderr
     finally:
         engine.close()
+
+
+# ---------------------------------------------------------------------------- one server, many processes
+
+
+@pytest.fixture
+def lite_server(tmp_path):
+    """``milvus-lite server`` on 127.0.0.1 (its own process), serving tmp_path/shared.db;
+    yields its URI once it accepts connections."""
+    import subprocess
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = open(tmp_path / "server.log", "wb")
+    server = subprocess.Popen([sys.executable, "-m", "milvus_lite", "server", "--data-dir",
+                               str(tmp_path / "shared.db"), "--host", "127.0.0.1", "--port", str(port)],
+                              stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 60
+    while True:
+        assert server.poll() is None, (tmp_path / "server.log").read_text()
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            assert time.monotonic() < deadline, "milvus-lite server did not start"
+            time.sleep(0.1)
+    yield f"http://127.0.0.1:{port}"
+    server.terminate()
+    server.wait(timeout=30)
+    log.close()
+
+
+@needs_milvus
+def test_one_process_ingests_another_searches(lite_server, tmp_path, corpus):
+    """Two CLI processes and this one on one milvus-lite server: what one ingests, the others
+    find at once (Strong reads), an engine that stays open included."""
+    import json
+
+    from index_support import cli
+
+    env = {"RETRIEVER_STORE": "milvus", "RETRIEVER_MILVUS_URI": lite_server,
+           "RETRIEVER_MILVUS_ANALYZER": "standard", "RETRIEVER_MILVUS_COLLECTION": "shared"}
+    ingest = cli("ingest", str(corpus), env=env)
+    assert ingest.returncode == 0, ingest.stderr
+    settings = Settings(store="milvus", milvus_uri=lite_server, milvus_analyzer="standard",
+                        milvus_collection="shared")
+    with Engine.open(settings, embedder=HashEmbedder()) as engine:
+        assert engine.stats().articles == ARTICLES
+        assert engine.search(_question(corpus, 6), k=1)[0].url == "https://news.example/story/6"
+
+        late = write_corpus(tmp_path / "late", 2, 200, seed=9, prefix="late")
+        assert cli("ingest", str(late), env=env).returncode == 0
+        assert engine.stats().articles == ARTICLES + 2  # the open engine sees the other's commit
+        question = " ".join((late / "late-001.txt").read_text().split("---\n", 2)[2].split()[10:16])
+        assert engine.search(question, k=1)[0].url == "https://news.example/late/1"
+
+        found = cli("search", question, "-k", "1", "--json", env=env)
+        assert found.returncode == 0, found.stderr
+        assert json.loads(found.stdout)["results"][0]["url"] == "https://news.example/late/1"
+        removed = cli("remove", "https://news.example/late/1", env=env)
+        assert removed.returncode == 0, removed.stderr
+        assert engine.stats().articles == ARTICLES + 1
+        assert engine.store.resolve("https://news.example/late/1") is None
+
+
+# ---------------------------------------------------------------------------- feeds, topics, alerts
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_feeds_topics_alerts_and_the_watcher_lease(backend, tmp_path, corpus):
+    """What the watcher and the bot keep in the index, on each store (the whole of
+    tests/test_watch.py and most of tests/test_alerts.py also pass with TEST_STORE=milvus)."""
+    from dataclasses import replace
+    from datetime import datetime, timedelta, timezone
+
+    now = datetime(2024, 3, 20, 12, 0, tzinfo=timezone.utc)
+    with open_engine(backend, tmp_path, create=True) as engine:
+        feed, created = engine.add_feed("https://feeds.example/rss", every_minutes=15, source="Feeds")
+        assert created and engine.add_feed("https://feeds.example/rss", every_minutes=30)[1] is False
+        store = engine.store
+        polled = replace(store.feed("https://feeds.example/rss"), next_poll=now, last_poll=now,
+                         last_success=now, errors=0, etag='"v1"')
+        store.save_poll(polled, added=3)
+        store.save_poll(polled, added=2)
+        [saved] = engine.feeds()
+        assert (saved.every_minutes, saved.source, saved.articles_added, saved.etag) == (30, None, 5, '"v1"')
+        assert saved.next_poll == now
+
+        with store.watching() as mine:
+            assert mine
+            assert store.watcher()
+
+        engine.ingest([str(corpus)])
+        assert store.alert_cursor() is None and engine.alerts.check() == []
+        subscription, new = engine.alerts.follow(7, "Volcano eruption")
+        assert new and engine.alerts.follow(7, "volcano ERUPTION") == (subscription, False)
+        assert store.alert_cursor() == store.max_chunk_id()  # no backlog
+        assert [s.topic for s in store.subscriptions()] == ["Volcano eruption"]
+        assert store.claim_alert(7, "a1", "Volcano eruption", now, per_hour=2) == "claimed"
+        assert store.claim_alert(7, "a1", "Volcano eruption", now, per_hour=2) == "sent before"
+        assert store.claim_alert(7, "a2", "Volcano eruption", now, per_hour=2) == "claimed"
+        assert store.claim_alert(7, "a3", "Volcano eruption", now, per_hour=2) == "over limit"
+        assert store.claim_alert(7, "a3", "Volcano eruption", now + timedelta(hours=2), per_hour=2) == "claimed"
+        store.set_alert_cursor(1)  # never backwards
+        assert store.alert_cursor() == store.max_chunk_id()
+        assert engine.alerts.unfollow(7, "volcano eruption") and not engine.alerts.unfollow(7, "volcano eruption")
+        assert engine.remove_feed("https://feeds.example/rss") is not None and engine.feeds() == []
