@@ -506,3 +506,72 @@ def test_feeds_topics_alerts_and_the_watcher_lease(backend, tmp_path, corpus):
         assert store.alert_cursor() == store.max_chunk_id()
         assert engine.alerts.unfollow(7, "volcano eruption") and not engine.alerts.unfollow(7, "volcano eruption")
         assert engine.remove_feed("https://feeds.example/rss") is not None and engine.feeds() == []
+
+
+# ---------------------------------------------------------------------------- migrate
+
+
+@needs_milvus
+def test_migrate_to_milvus_and_back(tmp_path, corpus, seed_text):
+    """The folder into Milvus and Milvus into a new folder: the same articles, chunks, vectors
+    (as stored: nothing embedded), near copies, feeds and topics; run again, nothing is copied
+    twice; a migration missing articles (as one stopped would) copies only those."""
+    import json
+
+    from index_support import cli
+    from test_folding import STORY_URL, _copy_files, _front
+
+    from retrieval.migrate import migrate
+
+    with open_engine("embedded", tmp_path, create=True) as engine:
+        engine.ingest([str(corpus)])
+        story = tmp_path / "ap.md"
+        story.write_text(_front("Pakistan calls for engagement with US for stability in South Asia",
+                                STORY_URL, "AP", seed_text))
+        story_id = engine.ingest([str(story)]).results[0].article_id
+        text = engine.store.article(story_id).text
+        assert [r.status for r in engine.ingest(_copy_files(tmp_path, text)).results] == ["folded"] * 2
+        engine.add_feed("https://feeds.example/rss", every_minutes=20, source="Feeds")
+        engine.alerts.follow(5, "Afghanistan")
+        expected = engine.stats()
+        question = _question(corpus, 8, 10)
+        hits = [_key(h) for h in engine.search(question, k=5)]
+        vectors = engine.store.article_chunks(story_id)[2]
+
+    settings = settings_for("milvus", tmp_path)  # its index= is the folder above
+    settings = settings.model_copy(update={"index": tmp_path / "index"})
+    report = migrate(settings, to="milvus")
+    assert (report.copied, report.skipped, report.sources, report.feeds, report.topics) == (ARTICLES + 1, 0, 2, 1, 1)
+    assert report.chunks == expected.chunks
+    with Engine.open(settings, embedder=HashEmbedder()) as engine:
+        stats = engine.stats()
+        assert (stats.articles, stats.chunks, stats.oldest_published) == \
+            (expected.articles, expected.chunks, expected.oldest_published)
+        assert [_key(h) for h in engine.search(question, k=5)][0] == hits[0]
+        assert np.allclose(engine.store.article_chunks(story_id)[2], vectors)
+        assert [a.source for a in engine.search("Qureshi Blinken", k=1)[0].also] == ["The Independent", "Yahoo News"]
+        assert [f.url for f in engine.feeds()] == ["https://feeds.example/rss"]
+        assert [s.topic for s in engine.alerts.topics(5)] == ["Afghanistan"]
+        assert engine.store.alert_cursor() == engine.store.max_chunk_id()
+        engine.remove("https://news.example/story/2")
+        engine.remove("https://news.example/story/3")
+
+    again = migrate(settings, to="milvus")
+    assert (again.copied, again.skipped, again.feeds, again.topics) == (2, ARTICLES - 1, 0, 0)
+    assert migrate(settings, to="milvus").copied == 0
+
+    back = settings.model_copy(update={"index": tmp_path / "back"})
+    report = migrate(back, to="embedded")
+    assert (report.copied, report.sources, report.feeds, report.topics) == (ARTICLES + 1, 2, 1, 1)
+    with Engine.open(back.model_copy(update={"store": "embedded"}), embedder=HashEmbedder()) as engine:
+        assert engine.stats().chunks == expected.chunks
+        assert [_key(h) for h in engine.search(question, k=5)] == hits
+        assert engine.store.folded_count() == 2
+
+    env = {"RETRIEVER_STORE": "milvus", "RETRIEVER_MILVUS_URI": str(tmp_path / "cli.db"),
+           "RETRIEVER_MILVUS_ANALYZER": "standard"}
+    done = cli("--index", str(tmp_path / "index"), "migrate", "--to", "milvus", "--json", env=env)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["copied"] == ARTICLES + 1
+    usage = cli("migrate", env=env)
+    assert usage.returncode == 2 and "--to milvus or --from milvus" in usage.stderr
