@@ -129,6 +129,10 @@ def _milvus():
             "RETRIEVER_STORE=milvus needs pymilvus (and milvus-lite for a local .db): "
             "pip install 'newsbot-retriever[milvus]'"
         ) from exc
+    # pymilvus sets up its own stderr handler when imported and logs every failed call with
+    # its gRPC traceback; the store raises those failures as domain errors that carry the
+    # server's message, so that logger is left only what is worse.
+    logging.getLogger("pymilvus").setLevel(logging.CRITICAL)
     return pymilvus
 
 

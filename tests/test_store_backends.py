@@ -425,7 +425,7 @@ def lite_server(tmp_path):
         except OSError:
             assert time.monotonic() < deadline, "milvus-lite server did not start"
             time.sleep(0.1)
-    yield f"http://127.0.0.1:{port}"
+    yield f"http://127.0.0.1:{port}", server
     server.terminate()
     server.wait(timeout=30)
     log.close()
@@ -438,6 +438,8 @@ def test_one_process_ingests_another_searches(lite_server, tmp_path, corpus):
     import json
 
     from index_support import cli
+
+    lite_server, _ = lite_server
 
     env = {"RETRIEVER_STORE": "milvus", "RETRIEVER_MILVUS_URI": lite_server,
            "RETRIEVER_MILVUS_ANALYZER": "standard", "RETRIEVER_MILVUS_COLLECTION": "shared"}
@@ -575,3 +577,18 @@ def test_migrate_to_milvus_and_back(tmp_path, corpus, seed_text):
     assert json.loads(done.stdout)["copied"] == ARTICLES + 1
     usage = cli("migrate", env=env)
     assert usage.returncode == 2 and "--to milvus or --from milvus" in usage.stderr
+
+
+@needs_milvus
+def test_a_server_gone_mid_session_is_a_clear_error(lite_server, corpus, capfd):
+    uri, server = lite_server
+    settings = Settings(store="milvus", milvus_uri=uri, milvus_analyzer="standard")
+    with Engine.open(settings, embedder=HashEmbedder(), create=True) as engine:
+        engine.ingest([str(SEED)])
+        assert engine.search("Qureshi", k=1)
+        server.terminate()
+        server.wait(timeout=30)
+        with pytest.raises(RetrievalError, match="RETRIEVER_MILVUS_URI") as error:
+            engine.search("Qureshi", k=1)
+        assert uri.removeprefix("http://") in str(error.value)
+    assert "Traceback" not in capfd.readouterr().err  # pymilvus logs none either
