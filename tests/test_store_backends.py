@@ -592,3 +592,27 @@ def test_a_server_gone_mid_session_is_a_clear_error(lite_server, corpus, capfd):
             engine.search("Qureshi", k=1)
         assert uri.removeprefix("http://") in str(error.value)
     assert "Traceback" not in capfd.readouterr().err  # pymilvus logs none either
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_an_article_stored_unsigned_is_signed_later(backend, tmp_path, seed_text):
+    """The backfill path (articles stored before folding): a signature written on its own."""
+    from retrieval import dupes
+    from retrieval.stores import create_store
+    from retrieval.types import Article, Chunk
+
+    store = create_store(settings_for(backend, tmp_path), model="hash-4", dimension=4, chunking={})
+    try:
+        article = Article(id="a1", title="The story", text=seed_text, url="https://news.example/a1")
+        with store.writing() as writer, writer.batch() as batch:
+            batch.put(article, [Chunk("a1", 0, 0, 100, seed_text[:100])], np.eye(4, dtype=np.float32)[:1])
+        assert store.unsigned_articles(10) == ["a1"] and store.near_candidates(dupes.signature("x", seed_text), 5) == []
+        signature = dupes.signature(article.title, article.text)
+        with store.writing() as writer, writer.batch() as batch:
+            batch.sign("a1", signature)
+        assert store.unsigned_articles(10) == []
+        [(found, stored)] = store.near_candidates(signature, 5)
+        assert found == "a1" and stored.similarity(signature) == 1.0
+        assert store.article("a1") == article
+    finally:
+        store.close()
