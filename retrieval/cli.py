@@ -399,10 +399,8 @@ def stats(ctx, index, as_json: bool) -> None:
 
 
 from retrieval.cli_live import register  # noqa: E402 (it uses the helpers above)
-from retrieval.cli_migrate import register as register_migrate  # noqa: E402
 
 register(cli)
-register_migrate(cli)
 
 
 def main() -> None:

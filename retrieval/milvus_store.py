@@ -371,10 +371,6 @@ class MilvusStore:
         rows = self._query("articles", f"id == {_quote(article_id)}", ["hash"], 1)
         return rows[0]["hash"] if rows else None
 
-    def article_hashes(self) -> dict[str, str]:
-        """Every stored article's id → its hash, in one scan (migrations)."""
-        return {r["id"]: r["hash"] for r in self._query("articles", 'id != ""', ["id", "hash"])}
-
     def find_by_hash(self, digest: str) -> str | None:
         rows = self._query("articles", f"hash == {_quote(digest)}", ["id"], 1)
         return rows[0]["id"] if rows else None

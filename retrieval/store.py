@@ -484,11 +484,6 @@ class Store:
             row = self._conn.execute("SELECT hash FROM articles WHERE id=?", (article_id,)).fetchone()
         return row[0] if row else None
 
-    def article_hashes(self) -> dict[str, str]:
-        """Every stored article's id → its hash, in one read (migrations)."""
-        with self._db():
-            return dict(self._conn.execute("SELECT id, hash FROM articles"))
-
     def find_by_hash(self, digest: str) -> str | None:
         with self._db():
             row = self._conn.execute("SELECT id FROM articles WHERE hash=?", (digest,)).fetchone()

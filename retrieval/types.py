@@ -312,35 +312,6 @@ class IngestReport:
 
 
 @dataclass(frozen=True)
-class MigrationReport:
-    """What ``retriever migrate`` copied from one store to the other (vectors as stored,
-    nothing embedded again)."""
-
-    source: str
-    target: str
-    copied: int  # articles written to the target
-    chunks: int  # their chunks
-    skipped: int  # already in the target with the same text (a resumed or repeated migration)
-    sources: int  # alternative sources (near copies) of the copied stories
-    feeds: int
-    topics: int
-    extra: int = 0  # articles in the target that the source does not hold (kept)
-    seconds: float = 0.0
-
-    def summary(self) -> str:
-        return (f"{self.source} -> {self.target}: copied {self.copied} article(s) ({self.chunks} "
-                f"chunks, {self.sources} other source(s)), {self.skipped} already there, "
-                f"{self.feeds} feed(s), {self.topics} followed topic(s)"
-                + (f"; {self.extra} article(s) only in the target were kept" if self.extra else "")
-                + f" ({self.seconds:.1f}s)")
-
-    def to_json(self) -> dict[str, Any]:
-        return {"source": self.source, "target": self.target, "copied": self.copied, "chunks": self.chunks,
-                "skipped": self.skipped, "sources": self.sources, "feeds": self.feeds,
-                "topics": self.topics, "extra": self.extra, "seconds": round(self.seconds, 3)}
-
-
-@dataclass(frozen=True)
 class Stats:
     """What an index holds."""
 
