@@ -317,6 +317,11 @@ class Store:
         return store
 
     @property
+    def chunking(self) -> dict[str, int]:
+        """How the index's articles were chunked (the manifest's ``chunking``)."""
+        return dict(self.meta.get("chunking") or {})
+
+    @property
     def read_only(self) -> bool:
         return self.read_only_reason is not None
 

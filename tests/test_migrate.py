@@ -48,7 +48,7 @@ def source(tmp_path):
 
 
 def _target(path, source: Store) -> Store:
-    return Store.create(path, model=source.model, dimension=source.dimension, chunking=source.meta["chunking"])
+    return Store.create(path, model=source.model, dimension=source.dimension, chunking=source.chunking)
 
 
 def test_a_copy_holds_everything_and_answers_the_same(source, tmp_path):
@@ -113,7 +113,7 @@ def test_a_stopped_copy_is_finished_by_running_it_again_and_a_third_run_adds_not
 
 
 def test_a_target_with_another_model_is_refused_before_anything_is_written(source, tmp_path):
-    target = Store.create(tmp_path / "other", model="hash-128", dimension=128, chunking=source.store.meta["chunking"])
+    target = Store.create(tmp_path / "other", model="hash-128", dimension=128, chunking=source.store.chunking)
     with pytest.raises(ModelMismatchError, match="hash-256.*hash-128"):
         copy_index(source.store, target)
     assert target.counts() == (0, 0)
