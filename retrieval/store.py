@@ -86,6 +86,7 @@ from retrieval.impacts import build as build_postings
 from retrieval.impacts import merge as merge_postings
 from retrieval.impacts import query_tokens, saved_segments, to_merge
 from retrieval.sources import parse_date
+from retrieval.stores import RRF_K, Candidate, ranked_candidates
 from retrieval.types import AlternativeSource, Article, Chunk, DateRange, Feed, Filters, Subscription
 from retrieval.vectors import DEFAULT_ANN, UNDATED, AnnParams, Segment, Vectors, month, segment_key
 
@@ -324,6 +325,11 @@ class Store:
     @property
     def read_only(self) -> bool:
         return self.read_only_reason is not None
+
+    @property
+    def location(self) -> str:
+        """Where the index is, for messages and stats: its folder."""
+        return str(self.path)
 
     def require_writable(self) -> None:
         """Raise :class:`IndexReadOnlyError` unless this index may be written."""
@@ -651,6 +657,12 @@ class Store:
         with self._db():
             rows = self._conn.execute(sql, [match, *params, k]).fetchall()
         return [(int(r[0]), float(r[1])) for r in rows]
+
+    def candidates(self, vector: np.ndarray, match: str, n: int, filters: Filters | None,
+                   mode: str = "hybrid", rrf_k: int = RRF_K) -> list[Candidate]:
+        """``n`` candidates from each side with their ranks; ``retrieval.search.rank`` fuses
+        them (``rrf_k`` is for stores that fuse themselves)."""
+        return ranked_candidates(self, vector, match, n, filters, mode)
 
     def _segment_search(self, segments: Lexical, match: str, k: int,
                         filters: Filters | None) -> list[tuple[int, float]]:

@@ -1,0 +1,1008 @@
+"""The index on a Milvus server (``RETRIEVER_STORE=milvus``): the same interface as the
+embedded folder (:class:`retrieval.stores.IndexStore`), so any number of stateless bot and CLI
+processes, on any machines, serve one index.
+
+Collections, named after the prefix ``P`` (``RETRIEVER_MILVUS_COLLECTION``)::
+
+    P_meta      the manifest, key → JSON value: format version, model, dimension, chunking,
+                analyzer, near-copy parameters, generation, last ingest, the next chunk id,
+                the newest chunk id, the oldest and newest publication dates
+    P_chunks    one row per chunk: ``id`` (INT64, ours: increasing, never reused), article id,
+                ordinal, offsets, text; ``lexical`` (title + passage, analyzed) which feeds a
+                server-side BM25 function into ``sparse``; ``vector`` (FLOAT_VECTOR, inner
+                product on normalised vectors = cosine); ``day`` (the publication date as
+                YYYYMMDD, 0 without one) and ``source_key`` (the outlet, lower-cased) for
+                filters; the article fields a hit shows (title, url, source, published),
+                copied from the article so a hit needs no second query
+    P_articles  one row per article: metadata, hash, ``day`` (published, else the day added,
+                as YYYYMMDD: retention and the digest), the first TEXT_PART characters of the
+                text (``parts`` rows in all), the MinHash signature and its LSH band keys (an
+                ARRAY: ``array_contains_any`` finds the candidates of a new article)
+    P_texts     the rest of long articles' text, TEXT_PART characters a row
+    P_sources   alternative sources of a story (near copies folded into it, text not kept)
+
+Milvus loads only collections with a vector field, so all but ``P_chunks`` carry a
+2-dimensional placeholder vector (``_v``, always (1, 0)).
+
+Consistency: every collection is made, and every read is made, at ``Strong`` consistency:
+a read waits until the server has applied every write acknowledged before it. The CLI
+depends on it (``retriever ingest`` then ``retriever ask`` in another process must find the
+new articles; an ingest's hash checks must see its own earlier batches). ``Bounded`` would
+save the wait on a busy cluster, at the price of a question missing the last seconds' writes.
+
+Writes: Milvus has no transactions, so a batch is written in an order that leaves every
+crash repairable by running the same command again: ids are reserved in ``P_meta`` before
+chunks are inserted (a crash wastes ids, never reuses them); an article's old chunks are
+deleted, its new chunks inserted, and only then is its row written (a row present means its
+chunks are complete: re-ingesting skips it only then); the generation is bumped last. A
+crash between two of those steps can leave chunks of an article without its row: searches
+may find them until the same ingest runs again, which deletes and rewrites them.
+
+One process writes at a time (an ingest, the watcher, the bot's /add): nothing in Milvus
+can hold a lock, so this is not enforced across processes (within one, writes queue).
+
+Fusion: :meth:`MilvusStore.candidates` sends the dense and the BM25 request in one
+``hybrid_search`` with an RRF ranker (k = 60, unweighted); the product adds the recency prior
+and runs the answer stage on the fused candidates (retrieval/search.py), so ``Hit`` and
+``Answer`` are the same types as on the embedded store.
+
+milvus-lite (the pure-Python Milvus that ``RETRIEVER_MILVUS_URI=path.db`` runs in-process)
+differs from a real Milvus where it shows here: it refuses the ``english`` analyzer (use
+``RETRIEVER_MILVUS_ANALYZER=standard``), its BM25 uses k1 = 1.5 and per-segment IDF, it
+ignores index parameters, it returns hybrid scores as negative distances (the RRF score is
+read as an absolute value) and it does not load collections after a restart (every
+collection is loaded on open, which a real Milvus needs after a release too).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import math
+import re
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from retrieval.dupes import PARAMS as DUPES_PARAMS
+from retrieval.dupes import BANDS, Signature
+from retrieval.errors import (
+    ConfigError,
+    IndexFormatError,
+    IndexLockedError,
+    IndexMissingError,
+    IndexReadOnlyError,
+    ModelMismatchError,
+    RetrievalError,
+    StorageError,
+)
+from retrieval.sources import parse_date
+from retrieval.store import FORMAT_VERSION, Batch, StoredSource, _host
+from retrieval.stores import RRF_K, Candidate, ranked_candidates
+from retrieval.types import AlternativeSource, Article, Chunk, DateRange, Feed, Filters, Subscription
+
+log = logging.getLogger(__name__)
+
+#: Characters of article text per row (P_articles holds the first part, P_texts the rest):
+#: a VARCHAR holds at most 65,535 bytes, and a character takes up to 4 in UTF-8.
+TEXT_PART = 16_000
+#: Most bytes of a VARCHAR in Milvus.
+VARCHAR_MAX = 65_535
+#: Seconds a call to the server may take before it is an error (connecting included).
+TIMEOUT = 10.0
+#: Rows per page when a query may return more than QUERY_MAX, the most one query returns.
+PAGE = 1000
+QUERY_MAX = 16_384
+#: Strong: see the module docstring.
+CONSISTENCY = "Strong"
+#: The placeholder vector of collections that hold no vectors (Milvus loads none without one).
+_PLACEHOLDER = [1.0, 0.0]
+#: Rows a near-copy lookup reads, at most: a template-like article shares bands with many.
+NEAR_SCAN = 1000
+#: Days walked back, one count each, before :meth:`MilvusStore.latest_day` scans instead.
+LATEST_DAY_WALK = 14
+
+
+def _milvus():
+    """pymilvus, or an error that says how to install it."""
+    try:
+        import pymilvus
+    except ImportError as exc:
+        raise ConfigError(
+            "RETRIEVER_STORE=milvus needs pymilvus (and milvus-lite for a local .db): "
+            "pip install 'newsbot-retriever[milvus]'"
+        ) from exc
+    return pymilvus
+
+
+def _quote(value: str) -> str:
+    """A string literal for a Milvus filter expression."""
+    escaped = (value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+               .replace("\r", "\\r").replace("\t", "\\t"))
+    return f'"{escaped}"'
+
+
+def _strings(values: Sequence[str]) -> str:
+    return "[" + ", ".join(_quote(v) for v in values) + "]"
+
+
+def _ints(values: Sequence[int]) -> str:
+    return "[" + ", ".join(str(int(v)) for v in values) + "]"
+
+
+def _day(value: date | None) -> int:
+    """A date as the integer YYYYMMDD (0 for None), the ``day`` fields' form."""
+    return value.year * 10_000 + value.month * 100 + value.day if value else 0
+
+
+def _from_day(value: int) -> date | None:
+    return date(value // 10_000, value // 100 % 100, value % 100) if value else None
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _words(match: str) -> str:
+    """The words of an FTS5 expression (``"a" OR "b"``, retrieval/lexical.py) as the plain
+    text a BM25 function analyzes."""
+    return " ".join(re.findall(r'"([^"]*)"', match)) if '"' in match else match
+
+
+def _clip(text: str, limit: int = VARCHAR_MAX) -> str:
+    """``text`` cut to at most ``limit`` UTF-8 bytes (at a character boundary)."""
+    data = text.encode("utf-8")
+    return text if len(data) <= limit else data[:limit].decode("utf-8", "ignore")
+
+
+class MilvusStore:
+    """An index in Milvus collections. Thread-safe: pymilvus clients are, and the caches
+    here are replaced whole."""
+
+    def __init__(self, settings, client, meta: dict[str, Any]):
+        self.settings = settings
+        self.uri = settings.milvus_uri
+        self.prefix = settings.milvus_collection
+        self._client = client
+        self.meta = meta
+        self.model: str = meta["model"]
+        self.dimension: int = int(meta["dimension"])
+        self.read_only_reason: str | None = "RETRIEVER_READ_ONLY is set" if settings.read_only else None
+        self.folding = meta.get("dupes") == DUPES_PARAMS
+        self._write_lock = threading.Lock()
+        self._counts: tuple[int, tuple[int, int]] | None = None
+        self._frequencies: dict[int, dict[str, int]] = {}
+
+    # ------------------------------------------------------------------ names
+
+    def _name(self, kind: str) -> str:
+        return f"{self.prefix}_{kind}"
+
+    @property
+    def location(self) -> str:
+        return f"Milvus collection {self.prefix!r} at {self.uri}"
+
+    # ------------------------------------------------------------------ open / create
+
+    @classmethod
+    def find(cls, settings) -> "MilvusStore | None":
+        """The index under ``settings.milvus_collection``, opened and loaded; None when its
+        collections do not exist (or the local ``.db`` folder does not)."""
+        if settings.milvus_uri.endswith(".db") and not Path(settings.milvus_uri).expanduser().is_dir():
+            return None
+        client = _connect(settings)
+        try:
+            store = cls._open(settings, client)
+        except BaseException:
+            client.close()
+            raise
+        if store is None:
+            client.close()
+        return store
+
+    @classmethod
+    def create(cls, settings, *, model: str, dimension: int, chunking: dict[str, int]) -> "MilvusStore":
+        """The index, made empty when its collections are missing; an existing one is opened
+        and must have been built with ``model`` at ``dimension`` (else ModelMismatchError)."""
+        client = _connect(settings, create=not settings.read_only)
+        try:
+            store = cls._open(settings, client)
+            if store is None:
+                if settings.read_only:
+                    raise IndexReadOnlyError(
+                        f"no index in Milvus collection {settings.milvus_collection!r}, and "
+                        "RETRIEVER_READ_ONLY is set: none is created")
+                _create_collections(client, settings, model, dimension, chunking)
+                store = cls._open(settings, client)
+                assert store is not None
+            elif store.model != model or store.dimension != dimension:
+                raise ModelMismatchError(
+                    f"{store.location} was built with model {store.model!r} ({store.dimension} "
+                    f"dimensions), but the configured model is {model!r} ({dimension} dimensions); "
+                    f"use --model {store.model!r} (RETRIEVER_MODEL) or another "
+                    "RETRIEVER_MILVUS_COLLECTION")
+        except BaseException:
+            client.close()
+            raise
+        return store
+
+    @classmethod
+    def _open(cls, settings, client) -> "MilvusStore | None":
+        prefix = settings.milvus_collection
+        names = [f"{prefix}_{kind}" for kind in _SCHEMAS]
+        present = _call(settings, "list the collections", client.list_collections)
+        if f"{prefix}_meta" not in present:
+            return None
+        missing = [n for n in names if n not in present]
+        if missing:
+            raise IndexFormatError(
+                f"Milvus collection {prefix!r} at {settings.milvus_uri} is incomplete: "
+                f"{', '.join(missing)} missing; drop the other collections of that prefix and ingest again")
+        for name in names:  # a collection is not loaded after a restart or a release
+            _call(settings, f"load {name}", client.load_collection, name, timeout=TIMEOUT)
+        rows = _call(settings, f"read {prefix}_meta", client.query, f"{prefix}_meta",
+                     filter='key != ""', output_fields=["key", "value"], limit=PAGE,
+                     consistency_level=CONSISTENCY, timeout=TIMEOUT)
+        meta = {r["key"]: json.loads(r["value"]) for r in rows}
+        if meta.get("format_version") != FORMAT_VERSION:
+            raise IndexFormatError(
+                f"Milvus collection {prefix!r} has format version {meta.get('format_version')}, "
+                f"this program reads version {FORMAT_VERSION}; rebuild the index")
+        store = cls(settings, client, meta)
+        vector = _call(settings, "describe the chunks", client.describe_collection, f"{prefix}_chunks")
+        dims = [f.get("params", {}).get("dim") for f in vector["fields"] if f["name"] == "vector"]
+        if dims and int(dims[0]) != store.dimension:
+            raise IndexFormatError(
+                f"{store.location}: the manifest says {store.dimension} dimensions but the "
+                f"vector field has {dims[0]}; rebuild the index")
+        return store
+
+    @property
+    def read_only(self) -> bool:
+        return self.read_only_reason is not None
+
+    def require_writable(self) -> None:
+        if self.read_only_reason is not None:
+            raise IndexReadOnlyError(
+                f"{self.location} is read-only ({self.read_only_reason}): it answers questions, "
+                "but articles cannot be added or removed")
+
+    def close(self) -> None:
+        self._client.close()
+
+    # ------------------------------------------------------------------ calls
+
+    def _do(self, what: str, method: str, *args, **kwargs):
+        return _call(self.settings, what, getattr(self._client, method), *args, timeout=TIMEOUT, **kwargs)
+
+    def _query(self, kind: str, filter: str, fields: list[str], limit: int | None = None) -> list[dict]:
+        """Rows of ``P_kind`` matching ``filter``: at most ``limit``, or every one (read in
+        pages by a query iterator: one query returns at most 16,384 rows)."""
+        name = self._name(kind)
+        rows = self._do(f"read {name}", "query", name, filter=filter, output_fields=fields,
+                        limit=min(limit or QUERY_MAX, QUERY_MAX), consistency_level=CONSISTENCY)
+        if len(rows) < QUERY_MAX or (limit is not None and limit <= QUERY_MAX):
+            return rows  # everything there is (most queries), or all that was asked for
+        iterator = self._do(f"read {name}", "query_iterator", name, batch_size=PAGE,
+                            filter=filter, output_fields=fields, consistency_level=CONSISTENCY,
+                            **({} if limit is None else {"limit": limit}))
+        out: list[dict] = []
+        try:
+            while rows := _call(self.settings, f"read {name}", iterator.next):
+                out.extend(rows)
+        finally:
+            iterator.close()
+        return out
+
+    def _count(self, kind: str, filter: str = "") -> int:
+        rows = self._do(f"count {self._name(kind)}", "query", self._name(kind), filter=filter,
+                        output_fields=["count(*)"], consistency_level=CONSISTENCY)
+        return int(rows[0]["count(*)"]) if rows else 0
+
+    def _read_meta(self) -> dict[str, Any]:
+        rows = self._query("meta", 'key != ""', ["key", "value"], PAGE)
+        return {r["key"]: json.loads(r["value"]) for r in rows}
+
+    def _meta_value(self, key: str) -> Any:
+        rows = self._query("meta", f"key == {_quote(key)}", ["value"], 1)
+        return json.loads(rows[0]["value"]) if rows else None
+
+    def _put_meta(self, values: dict[str, Any]) -> None:
+        self._do(f"write {self._name('meta')}", "upsert", self._name("meta"),
+                 [{"key": k, "value": json.dumps(v), "_v": _PLACEHOLDER} for k, v in values.items()])
+
+    # ------------------------------------------------------------------ metadata
+
+    def generation(self) -> int:
+        return int(self._meta_value("generation") or 0)
+
+    def counts(self) -> tuple[int, int]:
+        """(articles, chunks), counted once per generation."""
+        generation = self.generation()
+        cached = self._counts
+        if cached is not None and cached[0] == generation:
+            return cached[1]
+        counts = (self._count("articles"), self._count("chunks"))
+        self._counts = (generation, counts)
+        return counts
+
+    def size_bytes(self) -> int:
+        """0: the bytes are the server's (its storage and memory), not visible to a client."""
+        return 0
+
+    def published_range(self) -> DateRange:
+        value = self._meta_value("published") or [0, 0]
+        return DateRange(_from_day(value[0]), _from_day(value[1]))
+
+    def newest_published(self) -> date | None:
+        return self.published_range().newest
+
+    def last_ingest(self) -> str | None:
+        return self._meta_value("last_ingest")
+
+    def max_chunk_id(self) -> int:
+        """The newest chunk's id (0 for none); never decreases, even when it is removed."""
+        return int(self._meta_value("max_chunk_id") or 0)
+
+    # ------------------------------------------------------------------ articles
+
+    def article_hash(self, article_id: str) -> str | None:
+        rows = self._query("articles", f"id == {_quote(article_id)}", ["hash"], 1)
+        return rows[0]["hash"] if rows else None
+
+    def find_by_hash(self, digest: str) -> str | None:
+        rows = self._query("articles", f"hash == {_quote(digest)}", ["id"], 1)
+        return rows[0]["id"] if rows else None
+
+    def has_url(self, url: str) -> bool:
+        if self._query("articles", f"url == {_quote(url)}", ["id"], 1):
+            return True
+        return bool(self.folding and self._query("sources", f"url == {_quote(url)}", ["id"], 1))
+
+    def resolve(self, ref: str) -> str | None:
+        rows = self._query("articles", f"id == {_quote(ref)} or url == {_quote(ref)}", ["id"], 1)
+        return rows[0]["id"] if rows else None
+
+    def article(self, article_id: str) -> Article | None:
+        rows = self._query("articles", f"id == {_quote(article_id)}", _ARTICLE_FIELDS, 1)
+        if not rows:
+            return None
+        row = rows[0]
+        text = row["text"]
+        if row["parts"] > 1:
+            parts = self._query("texts", f"article_id == {_quote(article_id)}", ["part", "text"])
+            text += "".join(p["text"] for p in sorted(parts, key=lambda p: p["part"]))
+        return Article(
+            id=row["id"], title=row["title"], text=text, url=row["url"] or None,
+            source=row["source"] or None, published=parse_date(row["published"] or None),
+            authors=tuple(json.loads(row["authors"])), origin=row["origin"],
+        )
+
+    def article_chunks(self, article_id: str) -> tuple[list[int], list[Chunk], np.ndarray]:
+        rows = self._query("chunks", f"article_id == {_quote(article_id)}",
+                           ["id", "ordinal", "start", "end", "text", "vector"])
+        rows.sort(key=lambda r: r["ordinal"])
+        ids = [int(r["id"]) for r in rows]
+        chunks = [Chunk(article_id, r["ordinal"], r["start"], r["end"], r["text"]) for r in rows]
+        if not rows:
+            return ids, chunks, np.zeros((0, self.dimension), dtype=np.float32)
+        return ids, chunks, np.asarray([r["vector"] for r in rows], dtype=np.float32)
+
+    def outlets(self, article_ids: Sequence[str]) -> dict[str, tuple[str, ...]]:
+        if not article_ids:
+            return {}
+        rows = self._query("articles", f"id in {_strings(list(article_ids))}", ["id", "source", "url"],
+                           len(article_ids))
+        also = self.alternatives([r["id"] for r in rows])
+        out: dict[str, tuple[str, ...]] = {}
+        for row in rows:
+            names = [(row["source"] or "").strip() or _host(row["url"] or None)]
+            names += [(a.source or "").strip() or _host(a.url) for a in also.get(row["id"], ())]
+            out[row["id"]] = tuple(dict.fromkeys(n for n in names if n))
+        return out
+
+    def articles_of_day(self, day: date) -> list[str]:
+        rows = self._query("articles", f"day == {_day(day)}", ["id", "added_at"])
+        return [r["id"] for r in sorted(rows, key=lambda r: (r["added_at"], r["id"]))]
+
+    def latest_day(self, on_or_before: date) -> date | None:
+        """The newest day, not after ``on_or_before``, with an article: a count per day for
+        the last LATEST_DAY_WALK days (news comes daily), else one scan."""
+        for back in range(LATEST_DAY_WALK):
+            day = on_or_before - timedelta(days=back)
+            if self._query("articles", f"day == {_day(day)}", ["id"], 1):
+                return day
+        rows = self._query("articles", f"day > 0 and day <= {_day(on_or_before)}", ["day"])
+        return _from_day(max(r["day"] for r in rows)) if rows else None
+
+    def articles_older_than(self, cutoff: date) -> list[str]:
+        return [r["id"] for r in self._query("articles", f"day < {_day(cutoff)}", ["id"])]
+
+    def articles_after(self, chunk_id: int, up_to: int) -> list[str]:
+        rows = self._query("chunks", f"id > {int(chunk_id)} and id <= {int(up_to)}", ["id", "article_id"])
+        first: dict[str, int] = {}
+        for row in rows:
+            first[row["article_id"]] = min(first.get(row["article_id"], row["id"]), row["id"])
+        return sorted(first, key=first.__getitem__)
+
+    # ------------------------------------------------------------------ near copies
+
+    def near_candidates(self, signature: Signature, limit: int) -> list[tuple[str, Signature]]:
+        if not self.folding:
+            return []
+        keys = signature.bands()
+        rows = self._query("articles", f"array_contains_any(bands, {_ints(keys)})",
+                           ["id", "words", "signature", "bands"], NEAR_SCAN)
+        wanted = set(keys)
+        shared = sorted(rows, key=lambda r: -len(wanted.intersection(r["bands"])))[:limit]
+        return [(r["id"], Signature.from_bytes(base64.b64decode(r["signature"]), r["words"])) for r in shared]
+
+    def unsigned_articles(self, limit: int) -> list[str]:
+        if not self.folding:
+            return []
+        return [r["id"] for r in self._query("articles", "signed == false", ["id"], limit)]
+
+    def alternative(self, ref: str) -> StoredSource | None:
+        if not self.folding:
+            return None
+        rows = self._query("sources", f"id == {_quote(ref)} or url == {_quote(ref)}", _SOURCE_FIELDS, 1)
+        if not rows:
+            return None
+        r = rows[0]
+        return StoredSource(r["id"], r["article_id"], r["hash"], _alternative(r))
+
+    def alternatives(self, article_ids: Sequence[str]) -> dict[str, tuple[AlternativeSource, ...]]:
+        if not self.folding or not article_ids:
+            return {}
+        rows = self._query("sources", f"article_id in {_strings(sorted(set(article_ids)))}", _SOURCE_FIELDS)
+        found: dict[str, list[AlternativeSource]] = {}
+        for r in sorted(rows, key=lambda r: (r["added_at"], r["seq"])):
+            found.setdefault(r["article_id"], []).append(_alternative(r))
+        return {k: tuple(v) for k, v in found.items()}
+
+    def folded_count(self) -> int:
+        return self._count("sources") if self.folding else 0
+
+    # ------------------------------------------------------------------ search
+
+    def chunk_rows(self, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+        if not ids:
+            return {}
+        rows = self._query("chunks", f"id in {_ints(ids)}", _HIT_FIELDS, len(ids))
+        found = {int(r["id"]): _hit_row(r) for r in rows}
+        also = self.alternatives([r["article_id"] for r in found.values()])
+        for row in found.values():
+            row["also"] = also.get(row["article_id"], ())
+        return found
+
+    def _filter(self, filters: Filters | None) -> str:
+        """A Milvus filter expression on ``P_chunks`` for ``filters`` ("" for none). Articles
+        without a date never match a date range; a story also matches the outlets of the
+        near copies folded into it."""
+        if not filters or not filters.active:
+            return ""
+        clauses = []
+        if filters.since:
+            clauses.append(f"day >= {_day(filters.since)}")
+        if filters.until:
+            clauses.append(f"day > 0 and day <= {_day(filters.until)}")
+        if filters.sources:
+            wanted = sorted({s.lower() for s in filters.sources})
+            clause = f"source_key in {_strings(wanted)}"
+            if self.folding:
+                stories = self._query("sources", f"source_key in {_strings(wanted)}", ["article_id"])
+                if stories:
+                    clause = f"({clause} or article_id in {_strings(sorted({r['article_id'] for r in stories}))})"
+            clauses.append(clause)
+        return " and ".join(clauses)
+
+    def dense_search(self, vector: np.ndarray, k: int, filters: Filters | None = None) -> list[tuple[int, float]]:
+        """Inner product on normalised vectors (= cosine), highest first."""
+        if k <= 0:
+            return []
+        found = self._do("search the chunks", "search", self._name("chunks"),
+                         data=[np.asarray(vector, dtype=np.float32).tolist()], anns_field="vector",
+                         filter=self._filter(filters), limit=min(k, 16_384),
+                         search_params={"metric_type": "IP"}, consistency_level=CONSISTENCY)
+        return [(int(h["id"]), float(h["distance"])) for h in found[0]]
+
+    def _bm25_request(self, text: str, k: int, expr: str):
+        pymilvus = _milvus()
+        return pymilvus.AnnSearchRequest(data=[text], anns_field="sparse", limit=k, expr=expr,
+                                         param={"metric_type": "BM25", "params": {"drop_ratio_search": 0.0}})
+
+    def lexical_search(self, match: str, k: int, filters: Filters | None = None) -> list[tuple[int, float]]:
+        """BM25 by the server's function, best first. ``match`` is the FTS5 expression of the
+        embedded store (its quoted words are what is searched). The scores are the server's
+        (milvus-lite's can be negative: only their order means something there)."""
+        text = _words(match)
+        if not text.strip() or k <= 0:
+            return []
+        found = self._do("search the chunks", "search", self._name("chunks"), data=[text],
+                         anns_field="sparse", filter=self._filter(filters), limit=min(k, 16_384),
+                         search_params={"metric_type": "BM25", "params": {"drop_ratio_search": 0.0}},
+                         consistency_level=CONSISTENCY)
+        return [(int(h["id"]), float(h["distance"])) for h in found[0]]
+
+    def candidates(self, vector: np.ndarray, match: str, n: int, filters: Filters | None,
+                   mode: str = "hybrid", rrf_k: int = RRF_K) -> list[Candidate]:
+        """Hybrid: ``n`` from each side fused in Milvus (``hybrid_search``, RRF with
+        ``rrf_k``), with the fields of a hit in the same answer; ``Candidate.fused`` is the
+        RRF score. One side alone: ranked here, as on the embedded store."""
+        if mode != "hybrid":
+            return ranked_candidates(self, vector, match, n, filters, mode)
+        pymilvus = _milvus()
+        expr = self._filter(filters)
+        requests = [pymilvus.AnnSearchRequest(
+            data=[np.asarray(vector, dtype=np.float32).tolist()], anns_field="vector", limit=n,
+            expr=expr, param={"metric_type": "IP"})]
+        text = _words(match)
+        if text.strip():
+            requests.append(self._bm25_request(text, n, expr))
+        found = self._do("search the chunks", "hybrid_search", self._name("chunks"), requests,
+                         pymilvus.RRFRanker(rrf_k), limit=n * len(requests),
+                         output_fields=_HIT_FIELDS, consistency_level=CONSISTENCY)
+        out = []
+        for hit in found[0]:
+            entity = hit.get("entity") or {}
+            row = _hit_row({"id": hit["id"], **entity})
+            # A real Milvus returns the RRF score, milvus-lite its negation (a distance).
+            out.append(Candidate(int(hit["id"]), row=row, fused=abs(float(hit["distance"]))))
+        also = self.alternatives([c.row["article_id"] for c in out])
+        for c in out:
+            c.row["also"] = also.get(c.row["article_id"], ())
+        return out
+
+    def vectors_for(self, ids: Sequence[int]) -> np.ndarray:
+        rows = {int(r["id"]): r["vector"] for r in self._query("chunks", f"id in {_ints(ids)}", ["id", "vector"], len(ids))}
+        return np.asarray([rows[int(i)] for i in ids], dtype=np.float32).reshape(len(ids), self.dimension)
+
+    def document_frequency(self, term: str) -> int:
+        """Chunks whose text or title holds ``term`` (after the server's analyzer), counted
+        once per generation."""
+        term = term.replace('"', "").strip()
+        if not term:
+            return 0
+        generation = self.generation()
+        counts = self._frequencies.get(generation)
+        if counts is None or len(counts) > 50_000:
+            self._frequencies = {generation: {}}
+            counts = self._frequencies[generation]
+        if term not in counts:
+            counts[term] = self._count("chunks", f"TEXT_MATCH(lexical, {_quote(term)})")
+        return counts[term]
+
+    def filtered_ids(self, filters: Filters) -> np.ndarray:
+        rows = self._query("chunks", self._filter(filters) or "id >= 0", ["id"])
+        return np.sort(np.fromiter((r["id"] for r in rows), dtype=np.int64, count=len(rows)))
+
+    # ------------------------------------------------------------------ feeds and alerts
+
+    def _not_yet(self, what: str):
+        return RetrievalError(f"{what} are not kept in Milvus yet (RETRIEVER_STORE=milvus): "
+                              "use the embedded store for them")
+
+    def feeds(self) -> list[Feed]:
+        return []
+
+    def feed(self, url: str) -> Feed | None:
+        return None
+
+    def put_feed(self, url: str, every_minutes: float, source: str | None, now: datetime) -> tuple[Feed, bool]:
+        raise self._not_yet("feeds")
+
+    def delete_feed(self, url: str) -> Feed | None:
+        return None
+
+    def save_poll(self, feed: Feed, added: int = 0) -> None:
+        raise self._not_yet("feeds")
+
+    def subscriptions(self, chat: int | None = None) -> list[Subscription]:
+        return []
+
+    def put_subscription(self, chat: int, topic: str, now: datetime) -> bool:
+        raise self._not_yet("topic alerts")
+
+    def delete_subscription(self, chat: int, topic: str) -> bool:
+        return False
+
+    def alert_cursor(self) -> int | None:
+        return None
+
+    def set_alert_cursor(self, chunk_id: int) -> None:
+        raise self._not_yet("topic alerts")
+
+    def claim_alert(self, chat: int, article_id: str, topic: str, now: datetime, per_hour: int) -> str:
+        raise self._not_yet("topic alerts")
+
+    # ------------------------------------------------------------------ writing
+
+    @contextmanager
+    def writing(self) -> Iterator["MilvusWriter"]:
+        """A write session: one at a time in this process (see the module docstring for
+        other processes); the collections are flushed at its end."""
+        self.require_writable()
+        with self._write_lock:
+            writer = MilvusWriter(self)
+            try:
+                yield writer
+            finally:
+                if writer.committed:
+                    for kind in _SCHEMAS:
+                        self._do(f"flush {self._name(kind)}", "flush", self._name(kind))
+
+
+class MilvusWriter:
+    """Batches of changes, each written as the module docstring says, then made visible to
+    the caches of every reader by a new generation."""
+
+    def __init__(self, store: MilvusStore):
+        self.store = store
+        self.committed = 0
+        self.articles_committed = 0
+
+    @contextmanager
+    def batch(self) -> Iterator[Batch]:
+        batch = Batch()
+        yield batch
+        if batch.empty:
+            return
+        self._commit(batch)
+        self.committed += 1
+        self.articles_committed += len(batch.puts)
+
+    def _commit(self, batch: Batch) -> None:
+        store = self.store
+        do, name = store._do, store._name
+        added_at = _now()
+        meta = store._read_meta()
+        replaced = [article.id for article, _, _ in batch.puts]
+        gone = list(dict.fromkeys(batch.removals + replaced))
+        old_days = [r["pub_day"] for r in store._query("articles", f"id in {_strings(gone)}", ["pub_day"])] if gone else []
+        for article, chunks, _ in batch.puts:
+            _check_sizes(article, chunks)
+
+        # Removals: the row first (the article is gone), then what hangs on it.
+        if batch.removals:
+            ids = _strings(batch.removals)
+            do("remove articles", "delete", name("articles"), filter=f"id in {ids}")
+            do("remove articles", "delete", name("texts"), filter=f"article_id in {ids}")
+            do("remove articles", "delete", name("chunks"), filter=f"article_id in {ids}")
+            # its alternative sources, and the source it was before it was stored as an article
+            do("remove articles", "delete", name("sources"), filter=f"article_id in {ids} or id in {ids}")
+        if batch.source_removals:
+            do("remove sources", "delete", name("sources"), filter=f"id in {_strings(batch.source_removals)}")
+
+        # Puts: ids reserved, old chunks out, new chunks in, then the article rows.
+        total = sum(len(chunks) for _, chunks, _ in batch.puts)
+        next_id = int(meta.get("next_chunk_id") or 1)
+        if total:
+            store._put_meta({"next_chunk_id": next_id + total})
+        signatures = dict(batch.signatures)
+        if batch.puts:
+            ids = _strings(replaced)
+            do("replace articles", "delete", name("chunks"), filter=f"article_id in {ids}")
+            do("replace articles", "delete", name("texts"), filter=f"article_id in {ids}")
+            do("replace articles", "delete", name("sources"), filter=f"id in {ids}")
+            rows, articles, texts = [], [], []
+            chunk_id = next_id
+            for article, chunks, vectors in batch.puts:
+                for chunk, vector in zip(chunks, vectors):
+                    rows.append(_chunk_row(chunk_id, article, chunk, vector))
+                    chunk_id += 1
+                parts = [article.text[i:i + TEXT_PART] for i in range(0, len(article.text), TEXT_PART)] or [""]
+                articles.append(_article_row(article, parts[0], len(parts), added_at, signatures.pop(article.id, None)))
+                texts += [{"key": f"{article.id}:{i}", "article_id": article.id, "part": i, "text": part,
+                           "_v": _PLACEHOLDER} for i, part in enumerate(parts[1:], 1)]
+            for start in range(0, len(rows), PAGE):
+                do("write chunks", "insert", name("chunks"), rows[start:start + PAGE])
+            if texts:
+                do("write articles", "insert", name("texts"), texts)
+            do("write articles", "upsert", name("articles"), articles)
+        if signatures:  # articles stored before: their rows again, signed
+            found = store._query("articles", f"id in {_strings(list(signatures))}", _ARTICLE_ROW)
+            for row in found:
+                row.update(_signed(signatures[row["id"]]))
+            if found:
+                do("sign articles", "upsert", name("articles"), found)
+        for article, story_id in batch.folds:
+            if article.url:  # the URL moves from wherever it was to this story
+                do("fold", "delete", name("sources"),
+                   filter=f"url == {_quote(article.url)} and id != {_quote(article.id)}")
+            do("fold", "upsert", name("sources"), [_source_row(article, story_id)])
+
+        # The manifest last: a new generation, the dates, the newest chunk.
+        oldest, newest = meta.get("published") or [0, 0]
+        if any(d and d in (oldest, newest) for d in old_days):
+            days = [r["pub_day"] for r in store._query("articles", "pub_day > 0", ["pub_day"])]
+            oldest, newest = (min(days), max(days)) if days else (0, 0)
+        else:
+            days = [_day(a.published) for a, _, _ in batch.puts if a.published]
+            if days:
+                oldest = min([d for d in (oldest, *days) if d])
+                newest = max(newest, *days)
+        update = {"generation": int(meta.get("generation") or 0) + 1, "last_ingest": added_at,
+                  "published": [oldest, newest]}
+        if total:
+            update["max_chunk_id"] = next_id + total - 1
+        store._put_meta(update)
+
+
+# ---------------------------------------------------------------------- rows
+
+
+def _check_sizes(article: Article, chunks: list[Chunk]) -> None:
+    for field, value, limit in (("title", article.title, 8192), ("url", article.url or "", 8192),
+                                ("source", article.source or "", 1024)):
+        if len(value.encode("utf-8")) > limit:
+            raise StorageError(f"article {article.id} ({article.origin or article.url}): its {field} "
+                               f"is over the {limit} bytes a Milvus field holds here")
+    for chunk in chunks:
+        if len(chunk.text.encode("utf-8")) > VARCHAR_MAX:
+            raise StorageError(f"article {article.id} ({article.origin or article.url}): chunk "
+                               f"{chunk.ordinal} is over the {VARCHAR_MAX} bytes a Milvus text field holds")
+
+
+def _chunk_row(chunk_id: int, article: Article, chunk: Chunk, vector: np.ndarray) -> dict[str, Any]:
+    return {
+        "id": chunk_id, "article_id": article.id, "ordinal": chunk.ordinal, "start": chunk.start,
+        "end": chunk.end, "text": chunk.text, "lexical": _clip(article.title + "\n" + chunk.text),
+        "vector": np.asarray(vector, dtype=np.float32).tolist(), "day": _day(article.published),
+        "source_key": (article.source or "").lower(), "title": article.title, "url": article.url or "",
+        "source": article.source or "",
+        "published": article.published.isoformat() if article.published else "",
+    }
+
+
+def _signed(signature: Signature | None) -> dict[str, Any]:
+    if signature is None:
+        return {"signed": False, "words": 0, "signature": "", "bands": []}
+    return {"signed": True, "words": signature.words,
+            "signature": base64.b64encode(signature.to_bytes()).decode("ascii"), "bands": signature.bands()}
+
+
+def _article_row(article: Article, text: str, parts: int, added_at: str,
+                 signature: Signature | None) -> dict[str, Any]:
+    day = article.published or date.fromisoformat(added_at[:10])
+    return {
+        "id": article.id, "url": article.url or "", "title": article.title, "source": article.source or "",
+        "published": article.published.isoformat() if article.published else "",
+        "pub_day": _day(article.published), "day": _day(day), "authors": json.dumps(list(article.authors)),
+        "text": text, "parts": parts, "hash": article.hash, "origin": article.origin, "added_at": added_at,
+        **_signed(signature), "_v": _PLACEHOLDER,
+    }
+
+
+def _source_row(article: Article, story_id: str) -> dict[str, Any]:
+    return {
+        "id": article.id, "article_id": story_id, "url": article.url or "", "title": article.title,
+        "source": article.source or "", "source_key": (article.source or "").lower(),
+        "published": article.published.isoformat() if article.published else "", "hash": article.hash,
+        "added_at": _now(), "seq": time.time_ns(), "_v": _PLACEHOLDER,
+    }
+
+
+def _alternative(row: dict[str, Any]) -> AlternativeSource:
+    return AlternativeSource(row["url"] or None, row["source"] or None, row["title"],
+                             parse_date(row["published"] or None))
+
+
+def _hit_row(row: dict[str, Any]) -> dict[str, Any]:
+    return {"chunk_id": int(row["id"]), "article_id": row["article_id"], "start": row["start"],
+            "end": row["end"], "text": row["text"], "title": row["title"], "url": row["url"] or None,
+            "source": row["source"] or None, "published": row["published"] or None,
+            "ordinal": row["ordinal"]}
+
+
+_HIT_FIELDS = ["id", "article_id", "start", "end", "text", "title", "url", "source", "published", "ordinal"]
+_ARTICLE_FIELDS = ["id", "title", "text", "url", "source", "published", "authors", "origin", "parts"]
+_ARTICLE_ROW = ["id", "url", "title", "source", "published", "pub_day", "day", "authors", "text", "parts",
+                "hash", "origin", "added_at", "signed", "words", "signature", "bands", "_v"]
+_SOURCE_FIELDS = ["id", "article_id", "hash", "url", "source", "title", "published", "added_at", "seq"]
+
+
+# ---------------------------------------------------------------------- schema
+
+
+def _placeholder(schema, pymilvus) -> None:
+    schema.add_field("_v", pymilvus.DataType.FLOAT_VECTOR, dim=2)
+
+
+def _schema_meta(client, pymilvus, settings, dimension):
+    s = client.create_schema(auto_id=False, enable_dynamic_field=False)
+    s.add_field("key", pymilvus.DataType.VARCHAR, is_primary=True, max_length=256)
+    s.add_field("value", pymilvus.DataType.VARCHAR, max_length=VARCHAR_MAX)
+    _placeholder(s, pymilvus)
+    return s
+
+
+def _schema_chunks(client, pymilvus, settings, dimension):
+    T = pymilvus.DataType
+    s = client.create_schema(auto_id=False, enable_dynamic_field=False)
+    s.add_field("id", T.INT64, is_primary=True)
+    s.add_field("article_id", T.VARCHAR, max_length=512)
+    s.add_field("ordinal", T.INT32)
+    s.add_field("start", T.INT64)
+    s.add_field("end", T.INT64)
+    s.add_field("text", T.VARCHAR, max_length=VARCHAR_MAX)
+    s.add_field("lexical", T.VARCHAR, max_length=VARCHAR_MAX, enable_analyzer=True, enable_match=True,
+                analyzer_params={"type": settings.milvus_analyzer})
+    s.add_field("sparse", T.SPARSE_FLOAT_VECTOR)
+    s.add_field("vector", T.FLOAT_VECTOR, dim=dimension)
+    s.add_field("day", T.INT32)
+    s.add_field("source_key", T.VARCHAR, max_length=1024)
+    s.add_field("title", T.VARCHAR, max_length=8192)
+    s.add_field("url", T.VARCHAR, max_length=8192)
+    s.add_field("source", T.VARCHAR, max_length=1024)
+    s.add_field("published", T.VARCHAR, max_length=32)
+    s.add_function(pymilvus.Function(name="bm25", function_type=pymilvus.FunctionType.BM25,
+                                     input_field_names=["lexical"], output_field_names=["sparse"]))
+    return s
+
+
+def _schema_articles(client, pymilvus, settings, dimension):
+    T = pymilvus.DataType
+    s = client.create_schema(auto_id=False, enable_dynamic_field=False)
+    s.add_field("id", T.VARCHAR, is_primary=True, max_length=512)
+    s.add_field("url", T.VARCHAR, max_length=8192)
+    s.add_field("title", T.VARCHAR, max_length=8192)
+    s.add_field("source", T.VARCHAR, max_length=1024)
+    s.add_field("published", T.VARCHAR, max_length=32)
+    s.add_field("pub_day", T.INT32)
+    s.add_field("day", T.INT32)
+    s.add_field("authors", T.VARCHAR, max_length=VARCHAR_MAX)
+    s.add_field("text", T.VARCHAR, max_length=VARCHAR_MAX)
+    s.add_field("parts", T.INT32)
+    s.add_field("hash", T.VARCHAR, max_length=64)
+    s.add_field("origin", T.VARCHAR, max_length=VARCHAR_MAX)
+    s.add_field("added_at", T.VARCHAR, max_length=64)
+    s.add_field("signed", T.BOOL)
+    s.add_field("words", T.INT64)
+    s.add_field("signature", T.VARCHAR, max_length=4096)
+    s.add_field("bands", T.ARRAY, element_type=T.INT64, max_capacity=BANDS)
+    _placeholder(s, pymilvus)
+    return s
+
+
+def _schema_texts(client, pymilvus, settings, dimension):
+    T = pymilvus.DataType
+    s = client.create_schema(auto_id=False, enable_dynamic_field=False)
+    s.add_field("key", T.VARCHAR, is_primary=True, max_length=600)
+    s.add_field("article_id", T.VARCHAR, max_length=512)
+    s.add_field("part", T.INT32)
+    s.add_field("text", T.VARCHAR, max_length=VARCHAR_MAX)
+    _placeholder(s, pymilvus)
+    return s
+
+
+def _schema_sources(client, pymilvus, settings, dimension):
+    T = pymilvus.DataType
+    s = client.create_schema(auto_id=False, enable_dynamic_field=False)
+    s.add_field("id", T.VARCHAR, is_primary=True, max_length=512)
+    s.add_field("article_id", T.VARCHAR, max_length=512)
+    s.add_field("url", T.VARCHAR, max_length=8192)
+    s.add_field("title", T.VARCHAR, max_length=8192)
+    s.add_field("source", T.VARCHAR, max_length=1024)
+    s.add_field("source_key", T.VARCHAR, max_length=1024)
+    s.add_field("published", T.VARCHAR, max_length=32)
+    s.add_field("hash", T.VARCHAR, max_length=64)
+    s.add_field("added_at", T.VARCHAR, max_length=64)
+    s.add_field("seq", T.INT64)
+    _placeholder(s, pymilvus)
+    return s
+
+
+#: Collection kind → its schema; ``meta`` is made last, so its presence means the rest exist.
+_SCHEMAS = {"chunks": _schema_chunks, "articles": _schema_articles, "texts": _schema_texts,
+            "sources": _schema_sources, "meta": _schema_meta}
+
+
+def _create_collections(client, settings, model: str, dimension: int, chunking: dict[str, int]) -> None:
+    pymilvus = _milvus()
+    prefix = settings.milvus_collection
+    for kind, schema in _SCHEMAS.items():
+        name = f"{prefix}_{kind}"
+        index = client.prepare_index_params()
+        if kind == "chunks":
+            # IP on L2-normalised vectors is cosine. AUTOINDEX lets the server choose (HNSW on
+            # Milvus standalone); milvus-lite ignores index parameters.
+            index.add_index("vector", index_type="AUTOINDEX", metric_type="IP")
+            index.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
+        else:
+            index.add_index("_v", index_type="FLAT", metric_type="L2")
+        _call(settings, f"create {name}", client.create_collection, name,
+              schema=schema(client, pymilvus, settings, dimension), consistency_level=CONSISTENCY,
+              timeout=TIMEOUT)
+        # Not waited for (sync=False): the collection is empty, so the index is there at once,
+        # and pymilvus's wait polls every 0.5 s through a call milvus-lite does not implement.
+        _call(settings, f"index {name}", client.create_index, name, index, sync=False, timeout=TIMEOUT)
+        _call(settings, f"load {name}", client.load_collection, name, timeout=TIMEOUT)
+        if kind == "meta":
+            values = {"format_version": FORMAT_VERSION, "model": model, "dimension": dimension,
+                      "chunking": chunking, "analyzer": settings.milvus_analyzer, "dupes": DUPES_PARAMS,
+                      "generation": 0, "created": _now(), "last_ingest": None, "next_chunk_id": 1,
+                      "max_chunk_id": 0, "published": [0, 0]}
+            _call(settings, f"write {name}", client.insert, name,
+                  [{"key": k, "value": json.dumps(v), "_v": _PLACEHOLDER} for k, v in values.items()],
+                  timeout=TIMEOUT)
+
+
+# ---------------------------------------------------------------------- errors
+
+
+def _connect(settings, *, create: bool = False):
+    """A client for ``settings.milvus_uri``: a clear error when the server cannot be reached
+    or refuses the token (never a gRPC traceback)."""
+    pymilvus = _milvus()
+    uri = settings.milvus_uri
+    if uri.endswith(".db"):
+        try:
+            import milvus_lite  # noqa: F401  (pymilvus starts it for a .db URI)
+        except ImportError as exc:
+            raise ConfigError(f"RETRIEVER_MILVUS_URI={uri} is a local milvus-lite folder, but "
+                              "milvus-lite is not installed: pip install 'newsbot-retriever[milvus]'") from exc
+        folder = Path(uri).expanduser().parent
+        if create:
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StorageError(f"cannot create {folder} for RETRIEVER_MILVUS_URI={uri}: {exc.strerror}") from exc
+        _check_lite_lock(Path(uri).expanduser())
+    token = settings.milvus_token.get_secret_value()
+    return _call(settings, "connect", pymilvus.MilvusClient, uri=uri, token=token, timeout=TIMEOUT)
+
+
+def _check_lite_lock(data_dir: Path) -> None:
+    """milvus-lite lets one process open a ``.db`` folder (a flock on its ``LOCK`` file):
+    say so, and how to share it, instead of its "Open local milvus failed"."""
+    from milvus_lite.db import LOCK_FILENAME
+    from milvus_lite.server_manager import server_manager_instance
+
+    if str(data_dir.resolve()) in server_manager_instance._servers or not (data_dir / LOCK_FILENAME).exists():
+        return  # this process serves it already, or nobody ever opened it
+    import fcntl
+
+    try:
+        with open(data_dir / LOCK_FILENAME, "rb") as fh:  # taken and let go at once
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise IndexLockedError(
+            f"{data_dir} (RETRIEVER_MILVUS_URI) is open in another process, and milvus-lite lets "
+            "one process open it; to share it, serve it with `milvus-lite server --data-dir "
+            f"{data_dir} --host 127.0.0.1 --port 19530` and set "
+            "RETRIEVER_MILVUS_URI=http://127.0.0.1:19530") from None
+    except OSError as exc:
+        raise StorageError(f"cannot open {data_dir} (RETRIEVER_MILVUS_URI): {exc.strerror}") from exc
+
+
+def _call(settings, what: str, function, *args, **kwargs):
+    """``function(*args, **kwargs)``, a pymilvus call, with its failures as domain errors that
+    name the server and what was being done."""
+    pymilvus = _milvus()
+    try:
+        return function(*args, **kwargs)
+    except pymilvus.MilvusException as exc:
+        raise _milvus_error(settings, what, exc) from None
+    except ConnectionError as exc:
+        raise StorageError(f"cannot {what} on the Milvus server {settings.milvus_uri}: {exc}") from None
+
+
+def _milvus_error(settings, what: str, exc) -> RetrievalError:
+    code = getattr(exc, "code", None)
+    message = str(getattr(exc, "message", "") or exc).strip()
+    where = f"the Milvus server {settings.milvus_uri}"
+    lowered = message.lower()
+    if code == 1800 or "auth" in lowered or "credential" in lowered or "token" in lowered or "unauthenticated" in lowered:
+        return ConfigError(f"{where} refused the credentials (RETRIEVER_MILVUS_TOKEN) while trying to {what}: {message}")
+    if code == 2 or "connect" in lowered or "unavailable" in lowered or "deadline" in lowered or "timeout" in lowered:
+        return StorageError(f"cannot reach {where} (RETRIEVER_MILVUS_URI) to {what}: {message}; is it running?")
+    if "not found" in lowered or "can't find" in lowered or "doesn't exist" in lowered or "not exist" in lowered:
+        return IndexMissingError(f"{where}: cannot {what}: {message}")
+    return StorageError(f"{where} failed to {what}: {message}")
