@@ -111,6 +111,21 @@ def run_clients(call, questions: list[tuple[str, date | None]], clients: int) ->
             "per_s": round(len(latencies) / wall, 2), "errors": len(errors), "error_sample": errors[:3]}
 
 
+def run_modes(questions_to, questions: list[tuple[str, date | None]], clients: list[int], label: str) -> dict:
+    """Every mode (search in each mode, then ``ask``) with each number of clients, asked of
+    ``questions_to`` (an Engine, or Workers)."""
+    calls = {mode: (lambda m: lambda q, d: questions_to.search(q, k=K, as_of=d, mode=m))(mode) for mode in MODES[:-1]}
+    calls["ask"] = lambda q, d: questions_to.ask(q, as_of=d)
+    runs: dict = {}
+    for mode in MODES:
+        runs[mode] = {}
+        for c in clients:
+            runs[mode][str(c)] = run_clients(calls[mode], questions, c)
+            log.info("%s, %d client(s)%s: %s", mode, c, label,
+                     {k: v for k, v in runs[mode][str(c)].items() if k != "error_sample"})
+    return runs
+
+
 def manifest_extras(folder: Path) -> dict:
     """What manifest.json records beyond the base keys (the vector index's parameters, once
     the store writes them), whatever its keys are."""
@@ -164,14 +179,7 @@ def measure_engine(folder: Path, model: str, questions: list[tuple[str, date | N
             search_ms.append((time.perf_counter() - t) * 1000)
         out["embed_question_ms"] = pct(embed_ms)
         out["store_dense_search_ms"] = pct(search_ms)
-        calls = {mode: (lambda m: lambda q, d: engine.search(q, k=K, as_of=d, mode=m))(mode) for mode in MODES[:-1]}
-        calls["ask"] = lambda q, d: engine.ask(q, as_of=d)
-        out["runs"] = {}
-        for mode in MODES:
-            out["runs"][mode] = {}
-            for c in clients:
-                out["runs"][mode][str(c)] = run_clients(calls[mode], questions, c)
-                log.info("%s, %d client(s): %s", mode, c, {k: v for k, v in out["runs"][mode][str(c)].items() if k != "error_sample"})
+        out["runs"] = run_modes(engine, questions, clients, "")
         out["rss_mb"]["after_queries"] = round(rss_mb(), 1)
         out["rss_mb"]["peak"] = round(rss_mb("VmHWM"), 1)
         if workers:
@@ -201,15 +209,7 @@ def measure_workers(folder: Path, model: str, questions: list[tuple[str, date | 
         out["start_s"] = round(time.perf_counter() - t, 2)
         for text, as_of in questions:  # untimed, as in the process: pages cached for every mode
             pool.search(text, k=K, as_of=as_of)
-        calls = {mode: (lambda m: lambda q, d: pool.search(q, k=K, as_of=d, mode=m))(mode) for mode in MODES[:-1]}
-        calls["ask"] = lambda q, d: pool.ask(q, as_of=d)
-        out["runs"] = {}
-        for mode in MODES:
-            out["runs"][mode] = {}
-            for c in clients:
-                out["runs"][mode][str(c)] = run_clients(calls[mode], questions, c)
-                log.info("%s, %d client(s), %d workers: %s", mode, c, processes,
-                         {k: v for k, v in out["runs"][mode][str(c)].items() if k != "error_sample"})
+        out["runs"] = run_modes(pool, questions, clients, f", {processes} workers")
         memory = [_memory_mb(p.pid) for p in multiprocessing.active_children() if p.name.startswith("SpawnProcess")]
         out["worker_mb"] = {"rss": [m["Rss"] for m in memory], "pss": [m["Pss"] for m in memory]}
     finally:

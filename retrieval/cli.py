@@ -19,7 +19,7 @@ import click
 from pydantic import ValidationError
 
 from retrieval.config import Settings, describe_settings_error
-from retrieval.errors import IngestInterrupted, RetrievalError
+from retrieval.errors import IndexMissingError, IngestInterrupted, RetrievalError
 from retrieval.types import OTHER_LANGUAGE, AlternativeSource, Answer, Filters, Hit, SearchResult, also_in
 
 log = logging.getLogger("retrieval")
@@ -63,6 +63,7 @@ def cli(ctx: click.Context, index: Path | None, model: str | None, verbose: int)
       retriever stats
       retriever feeds add https://example.com/rss.xml --every 15
       retriever watch
+      retriever migrate --to milvus
     """
     logging.basicConfig(
         level=[logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)],
@@ -396,6 +397,67 @@ def stats(ctx, index, as_json: bool) -> None:
         )
 
     _run(go)
+
+
+@cli.command()
+@click.option("--to", "to", type=click.Choice(["milvus", "embedded"]), default=None,
+              help="Copy the index folder (--index) into Milvus (milvus), or Milvus into the folder (embedded).")
+@click.option("--from", "from_", type=click.Choice(["milvus", "embedded"]), default=None,
+              help="The other way to say it: --from milvus is --to embedded, and so on.")
+@_index_option
+@click.pass_context
+def migrate(ctx, to: str | None, from_: str | None, index) -> None:
+    """Copy the index between the embedded folder and Milvus, vectors and all.
+
+    Nothing is embedded again. The Milvus side is the one RETRIEVER_MILVUS_URI,
+    RETRIEVER_MILVUS_TOKEN and RETRIEVER_MILVUS_COLLECTION name; the folder is --index. Runs
+    again safely: what the target already holds is skipped, so a stopped copy is finished by
+    the same command. Signatures of near copies are computed again by the next ingest, and
+    topic alerts start from the copy's newest articles.
+
+    \b
+    Examples:
+      RETRIEVER_MILVUS_URI=http://milvus:19530 retriever migrate --to milvus
+      retriever --index local-copy migrate --from milvus
+    """
+    if (to is None) == (from_ is None):
+        raise click.UsageError("say where to copy: --to milvus or --from milvus (one of them)")
+    target_kind = to or ("embedded" if from_ == "milvus" else "milvus")
+    source_kind = "embedded" if target_kind == "milvus" else "milvus"
+    settings = _settings(ctx, index)
+
+    def go() -> None:
+        from retrieval.migrate import copy_index
+        from retrieval.stores import create_store, describe, find_store, missing_message
+
+        source_settings = settings.model_copy(update={"store": source_kind, "read_only": True})
+        target_settings = settings.model_copy(update={"store": target_kind})
+        source = find_store(source_settings)
+        if source is None:
+            raise IndexMissingError(missing_message(source_settings))
+        try:
+            target = create_store(target_settings, model=source.model, dimension=source.dimension,
+                                  chunking=source.chunking)
+            try:
+                click.echo(f"copying {describe(source_settings)} into {describe(target_settings)}", err=True)
+
+                def progress(report, total: int) -> None:
+                    click.echo(f"  {report.articles + report.present}/{total} articles", err=True)
+
+                report = copy_index(source, target, progress=progress)
+            finally:
+                target.close()
+        finally:
+            source.close()
+        click.echo(report.summary())
+
+    with _signals_interrupt() as received:
+        try:
+            _run(go)
+        except KeyboardInterrupt:
+            click.echo(f"{received[-1] if received else 'SIGINT'}: copy stopped. The batches copied are kept; "
+                       "run the same command again to copy the rest.", err=True)
+            sys.exit(128 + (signal.SIGTERM if received and received[-1] == "SIGTERM" else signal.SIGINT))
 
 
 from retrieval.cli_live import register  # noqa: E402 (it uses the helpers above)

@@ -279,6 +279,10 @@ class MilvusStore:
         return store
 
     @property
+    def chunking(self) -> dict[str, int]:
+        return dict(self.meta.get("chunking") or {})
+
+    @property
     def read_only(self) -> bool:
         return self.read_only_reason is not None
 
@@ -483,6 +487,19 @@ class MilvusStore:
 
     def folded_count(self) -> int:
         return self._count("sources") if self.folding else 0
+
+    def folded_sources(self) -> list[StoredSource]:
+        """Every alternative source, oldest first (for a copy of the index)."""
+        if not self.folding:
+            return []
+        rows = self._query("sources", 'id != ""', _SOURCE_FIELDS)
+        return [StoredSource(r["id"], r["article_id"], r["hash"], _alternative(r))
+                for r in sorted(rows, key=lambda r: (r["added_at"], r["seq"]))]
+
+    def article_ids(self) -> list[str]:
+        """Every article id, in the order they were stored (by commit, then id)."""
+        rows = self._query("articles", 'id != ""', ["id", "added_at"])
+        return [r["id"] for r in sorted(rows, key=lambda r: (r["added_at"], r["id"]))]
 
     # ------------------------------------------------------------------ search
 
@@ -807,11 +824,11 @@ class MilvusWriter:
                 row.update(_signed(signatures[row["id"]]))
             if found:
                 do("sign articles", "upsert", name("articles"), found)
-        for article, story_id in batch.folds:
+        for article, story_id, digest in batch.folds:
             if article.url:  # the URL moves from wherever it was to this story
                 do("fold", "delete", name("sources"),
                    filter=f"url == {_quote(article.url)} and id != {_quote(article.id)}")
-            do("fold", "upsert", name("sources"), [_source_row(article, story_id)])
+            do("fold", "upsert", name("sources"), [_source_row(article, story_id, digest)])
 
         # The manifest last: a new generation, the dates, the newest chunk.
         oldest, newest = meta.get("published") or [0, 0]
@@ -875,11 +892,11 @@ def _article_row(article: Article, text: str, parts: int, added_at: str,
     }
 
 
-def _source_row(article: Article, story_id: str) -> dict[str, Any]:
+def _source_row(article: Article, story_id: str, digest: str) -> dict[str, Any]:
     return {
         "id": article.id, "article_id": story_id, "url": article.url or "", "title": article.title,
         "source": article.source or "", "source_key": (article.source or "").lower(),
-        "published": article.published.isoformat() if article.published else "", "hash": article.hash,
+        "published": article.published.isoformat() if article.published else "", "hash": digest,
         "added_at": _now(), "seq": time.time_ns(), "_v": _PLACEHOLDER,
     }
 

@@ -8,6 +8,18 @@ import os
 import threading
 from pathlib import Path
 
+from retrieval.errors import ModelLoadError
+
+
+def _load_errors() -> tuple[type[BaseException], ...]:
+    """What onnxruntime raises for a file it cannot load (none of them a RuntimeError)."""
+    from onnxruntime.capi import onnxruntime_pybind11_state as state
+
+    names = ("Fail", "InvalidArgument", "InvalidGraph", "InvalidProtobuf", "NoSuchFile", "NoModel",
+             "RuntimeException", "NotImplemented")
+    return (OSError, *(getattr(state, n) for n in names if isinstance(getattr(state, n, None), type)))
+
+
 #: Most one-thread sessions a process keeps (each holds its own copy of the weights: ~110 MB
 #: for MiniLM, ~25 MB for the reader).
 MAX_ONE_THREAD = 4
@@ -64,7 +76,10 @@ class Sessions:
         # the work needs (one question, load average ~9: 84 ms spinning, 23 ms not;
         # docs/BENCHMARKS.md, "Scale on one machine").
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        return onnxruntime.InferenceSession(str(self.file), options, providers=["CPUExecutionProvider"])
+        try:
+            return onnxruntime.InferenceSession(str(self.file), options, providers=["CPUExecutionProvider"])
+        except _load_errors() as exc:
+            raise ModelLoadError(f"cannot load the model {self.file}: {exc}") from None
 
     def _take(self, wide: bool):
         """A session to run on and the cores it holds; called with the condition held."""

@@ -318,6 +318,11 @@ class Store:
         return store
 
     @property
+    def chunking(self) -> dict[str, int]:
+        """How the index's articles were chunked (the manifest's ``chunking``)."""
+        return dict(self.meta.get("chunking") or {})
+
+    @property
     def read_only(self) -> bool:
         return self.read_only_reason is not None
 
@@ -553,6 +558,21 @@ class Store:
         for r in sorted(rows, key=lambda r: (r[5], r[6])):
             found.setdefault(r[0], []).append(AlternativeSource(r[1], r[2], r[3], parse_date(r[4])))
         return {k: tuple(v) for k, v in found.items()}
+
+    def folded_sources(self) -> list[StoredSource]:
+        """Every alternative source, oldest first (for a copy of the index)."""
+        if not self.folding:
+            return []
+        with self._db():
+            rows = self._conn.execute(
+                "SELECT id, article_id, hash, url, source, title, published FROM article_sources "
+                "ORDER BY added_at, rowid").fetchall()
+        return [StoredSource(r[0], r[1], r[2], AlternativeSource(r[3], r[4], r[5], parse_date(r[6]))) for r in rows]
+
+    def article_ids(self) -> list[str]:
+        """Every article id, in the order they were stored."""
+        with self._db():
+            return [r[0] for r in self._conn.execute("SELECT id FROM articles ORDER BY rowid")]
 
     def folded_count(self) -> int:
         """Alternative sources stored (near copies not stored as articles)."""
@@ -1459,8 +1479,8 @@ class Writer:
                 parts.append(vectors)
             for article_id, signature in batch.signatures:
                 _insert_signature(conn, article_id, signature)
-            for article, story_id in batch.folds:
-                _insert_source(conn, article, story_id)
+            for article, story_id, digest in batch.folds:
+                _insert_source(conn, article, story_id, digest)
             generation = store.generation() + 1
             conn.execute("UPDATE meta SET value=? WHERE key='generation'", (json.dumps(generation),))
             conn.execute("UPDATE meta SET value=? WHERE key='last_ingest'", (json.dumps(added_at),))
@@ -1501,7 +1521,7 @@ class Batch:
         self.puts: list[tuple[Article, list[Chunk], np.ndarray]] = []
         self.removals: list[str] = []
         self.signatures: list[tuple[str, Signature]] = []
-        self.folds: list[tuple[Article, str]] = []
+        self.folds: list[tuple[Article, str, str]] = []
         self.source_removals: list[str] = []
 
     def put(self, article: Article, chunks: list[Chunk], vectors: np.ndarray) -> None:
@@ -1515,9 +1535,10 @@ class Batch:
         """Record an article's MinHash signature and band keys (after its put, if any)."""
         self.signatures.append((article_id, signature))
 
-    def fold(self, article: Article, story_id: str) -> None:
-        """Store ``article`` as another source of the story ``story_id``, not as an article."""
-        self.folds.append((article, story_id))
+    def fold(self, article: Article, story_id: str, *, digest: str | None = None) -> None:
+        """Store ``article`` as another source of the story ``story_id``, not as an article
+        (``digest``: its content hash when ``article`` lacks its text, as in a copy)."""
+        self.folds.append((article, story_id, digest or article.hash))
 
     def remove_source(self, source_id: str) -> None:
         """Delete one alternative source; its story stays."""
@@ -1560,14 +1581,14 @@ def _insert_signature(conn: sqlite3.Connection, article_id: str, signature: Sign
                      [(key, article_id) for key in signature.bands()])
 
 
-def _insert_source(conn: sqlite3.Connection, article: Article, story_id: str) -> None:
+def _insert_source(conn: sqlite3.Connection, article: Article, story_id: str, digest: str) -> None:
     if article.url:  # the URL moves from wherever it was to this story
         conn.execute("DELETE FROM article_sources WHERE url=? AND id<>?", (article.url, article.id))
     conn.execute(
         "INSERT OR REPLACE INTO article_sources(id, article_id, url, title, source, published, hash,"
         " added_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         (article.id, story_id, article.url, article.title, article.source,
-         article.published.isoformat() if article.published else None, article.hash, _now()),
+         article.published.isoformat() if article.published else None, digest, _now()),
     )
 
 
