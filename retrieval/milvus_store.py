@@ -497,9 +497,15 @@ class MilvusStore:
                 for r in sorted(rows, key=lambda r: (r["added_at"], r["seq"]))]
 
     def article_ids(self) -> list[str]:
-        """Every article id, in the order they were stored (by commit, then id)."""
+        """Every article id, in the order they were stored: by their first chunk's id (chunk
+        ids only grow, and ``added_at`` is the same for every article of a commit), then by
+        when they were added. A copy made in this order numbers the chunks in the same order,
+        so equal scores are ranked alike in both (the embedded store breaks ties by id)."""
+        first: dict[str, int] = {}
+        for row in self._query("chunks", "ordinal == 0", ["id", "article_id"]):
+            first[row["article_id"]] = min(row["id"], first.get(row["article_id"], row["id"]))
         rows = self._query("articles", 'id != ""', ["id", "added_at"])
-        return [r["id"] for r in sorted(rows, key=lambda r: (r["added_at"], r["id"]))]
+        return [r["id"] for r in sorted(rows, key=lambda r: (first.get(r["id"], 2**63), r["added_at"], r["id"]))]
 
     # ------------------------------------------------------------------ search
 

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -62,3 +66,29 @@ def site():
     s = LocalSite()
     yield s
     s.close()
+
+
+@pytest.fixture
+def lite_server(tmp_path):
+    """``milvus-lite server`` on 127.0.0.1 (its own process), serving tmp_path/shared.db:
+    (its URI, the process) once it accepts connections. Several processes share it."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = open(tmp_path / "server.log", "wb")
+    server = subprocess.Popen([sys.executable, "-m", "milvus_lite", "server", "--data-dir",
+                               str(tmp_path / "shared.db"), "--host", "127.0.0.1", "--port", str(port)],
+                              stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 60
+    while True:
+        assert server.poll() is None, (tmp_path / "server.log").read_text()
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            assert time.monotonic() < deadline, "milvus-lite server did not start"
+            time.sleep(0.1)
+    yield f"http://127.0.0.1:{port}", server
+    server.terminate()
+    server.wait(timeout=30)
+    log.close()
