@@ -518,3 +518,28 @@ def test_an_article_stored_unsigned_is_signed_later(backend, tmp_path, seed_text
         assert store.article("a1") == article
     finally:
         store.close()
+
+
+@needs_milvus
+def test_both_stores_implement_the_whole_interface():
+    """Every member of retrieval.stores.IndexStore (and the writer's batch) on both classes,
+    with the same parameters: the engine may call any of them on either store."""
+    import inspect
+
+    from retrieval.milvus_store import MilvusStore
+    from retrieval.store import Batch, Store
+    from retrieval.stores import IndexBatch, IndexStore
+
+    for protocol, classes in ((IndexStore, (Store, MilvusStore)), (IndexBatch, (Batch,))):
+        members = [n for n in dir(protocol) if not n.startswith("_")]
+        for cls in classes:
+            for name in members:
+                wanted = getattr(protocol, name, None)
+                if callable(wanted) and not isinstance(wanted, property):
+                    got = getattr(cls, name, None)
+                    assert callable(got), f"{cls.__name__}.{name} is missing"
+                    assert list(inspect.signature(got).parameters) == list(inspect.signature(wanted).parameters), \
+                        f"{cls.__name__}.{name}{inspect.signature(got)} vs {inspect.signature(wanted)}"
+        for name in getattr(protocol, "__annotations__", {}):
+            for cls in classes:
+                assert name in getattr(cls.__init__, "__code__").co_names or hasattr(cls, name), (cls, name)
