@@ -113,8 +113,9 @@ _PLACEHOLDER = [1.0, 0.0]
 NEAR_SCAN = 1000
 #: Days walked back, one count each, before :meth:`MilvusStore.latest_day` scans instead.
 LATEST_DAY_WALK = 14
-#: Seconds a feed watcher's lease lasts unless renewed: a round of polling renews it, and the
-#: watcher waits at most a few minutes between rounds (retrieval/watch.py).
+#: Seconds a feed watcher's lease lasts unless renewed: taken at the start of a round of
+#: polling, renewed after each feed polled (one feed takes at most RETRIEVER_FEED_BUDGET, 300 s
+#: by default), let go at the end; a watcher killed mid-round leaves it to lapse.
 WATCH_LEASE = 15 * 60
 #: This process, as a lease holder.
 _OWNER = f"pid {os.getpid()} on {socket.gethostname()}"
@@ -193,6 +194,7 @@ class MilvusStore:
         self._write_lock = threading.Lock()
         self._counts: tuple[int, tuple[int, int]] | None = None
         self._frequencies: dict[int, dict[str, int]] = {}
+        self._watching = False  # this process holds the watcher's lease (see watching)
 
     # ------------------------------------------------------------------ names
 
@@ -661,13 +663,15 @@ class MilvusStore:
                         etag=feed.etag, last_modified=feed.last_modified,
                         articles_added=current.articles_added + added)
         self._do(f"write {self._name('feeds')}", "upsert", self._name("feeds"), [_feed_row(saved)])
+        if self._watching:
+            self._put_meta({"watcher": {"owner": _OWNER, "until": time.time() + WATCH_LEASE}})
 
     @contextmanager
     def watching(self) -> Iterator[bool]:
         """A lease on the feeds for a round of polling, in ``P_meta`` (the embedded store's
         ``watch.lock``): True when this process is the one watcher, False at once when another
-        one holds it. It is let go after the round; a holder killed mid-round leaves it to
-        lapse after WATCH_LEASE seconds. Milvus has no compare-and-set: two watchers starting
+        one holds it. Each feed polled renews it (:meth:`save_poll`), and it is let go after
+        the round; a holder killed mid-round leaves it to lapse after WATCH_LEASE seconds. Milvus has no compare-and-set: two watchers starting
         in the same instant can both poll one round; ingest skips stored articles, so that
         costs fetches, not duplicates."""
         self.require_writable()
@@ -677,9 +681,11 @@ class MilvusStore:
             yield False
             return
         self._put_meta({"watcher": {"owner": _OWNER, "until": now + WATCH_LEASE}})
+        self._watching = True
         try:
             yield True
         finally:
+            self._watching = False
             self._put_meta({"watcher": {"owner": _OWNER, "until": 0}})
 
     def watcher(self) -> str:

@@ -543,3 +543,37 @@ def test_both_stores_implement_the_whole_interface():
         for name in getattr(protocol, "__annotations__", {}):
             for cls in classes:
                 assert name in getattr(cls.__init__, "__code__").co_names or hasattr(cls, name), (cls, name)
+
+
+@needs_milvus
+def test_one_feed_watcher_per_milvus_index(lite_server):
+    """The watcher's lease in another process: this one stands by, and names it; once it is
+    let go, this one watches."""
+    import subprocess
+    import sys
+
+    from retrieval.stores import create_store
+
+    uri, _ = lite_server
+    settings = Settings(store="milvus", milvus_uri=uri, milvus_analyzer="standard")
+    store = create_store(settings, model="hash-4", dimension=4, chunking={})
+    code = ("import sys\nfrom retrieval import Settings\nfrom retrieval.stores import find_store\n"
+            f"store = find_store(Settings(store='milvus', milvus_uri={uri!r}))\n"
+            "with store.watching() as mine:\n    print(mine, flush=True)\n    sys.stdin.readline()\n"
+            "store.close()\n")
+    other = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             text=True, cwd=ROOT)
+    try:
+        assert other.stdout.readline().strip() == "True"
+        with store.watching() as mine:
+            assert not mine
+        assert store.watcher().startswith(f"pid {other.pid} on ")
+        other.stdin.write("\n")
+        other.stdin.flush()
+        assert other.wait(timeout=60) == 0
+        with store.watching() as mine:
+            assert mine
+    finally:
+        if other.poll() is None:
+            other.kill()
+        store.close()
