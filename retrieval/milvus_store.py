@@ -49,6 +49,9 @@ Fusion: :meth:`MilvusStore.candidates` sends the dense and the BM25 request in o
 and runs the answer stage on the fused candidates (retrieval/search.py), so ``Hit`` and
 ``Answer`` are the same types as on the embedded store.
 
+Modules: the collections' fields and rows are in :mod:`retrieval.milvus_schema`; connecting,
+and failures as domain errors, in :mod:`retrieval.milvus_client`.
+
 milvus-lite (the pure-Python Milvus that ``RETRIEVER_MILVUS_URI=path.db`` runs in-process)
 differs from a real Milvus where it shows here: it refuses the ``english`` analyzer (use
 ``RETRIEVER_MILVUS_ANALYZER=standard``), its BM25 uses k1 = 1.5 and per-segment IDF, it
@@ -70,23 +73,39 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from retrieval.dupes import PARAMS as DUPES_PARAMS
-from retrieval.dupes import BANDS, Signature
-from retrieval.errors import (
-    ConfigError,
-    IndexFormatError,
-    IndexLockedError,
-    IndexMissingError,
-    IndexReadOnlyError,
-    ModelMismatchError,
-    RetrievalError,
-    StorageError,
+from retrieval.dupes import Signature
+from retrieval.errors import IndexFormatError, IndexReadOnlyError, ModelMismatchError
+from retrieval.milvus_client import TIMEOUT, call, connect, ints, load_pymilvus, quote, strings
+from retrieval.milvus_schema import (
+    ARTICLE_FIELDS,
+    ARTICLE_ROW,
+    CONSISTENCY,
+    FEED_FIELDS,
+    HIT_FIELDS,
+    PLACEHOLDER,
+    SCHEMAS,
+    SOURCE_FIELDS,
+    TEXT_PART,
+    alternative_source,
+    article_row,
+    check_sizes,
+    chunk_row,
+    create_collections,
+    day_number,
+    feed_from_row,
+    feed_row,
+    hit_row,
+    iso_time,
+    utc_now,
+    signed,
+    source_row,
 )
 from retrieval.sources import parse_date
 from retrieval.store import FORMAT_VERSION, Batch, StoredSource, _host
@@ -95,20 +114,9 @@ from retrieval.types import AlternativeSource, Article, Chunk, DateRange, Feed, 
 
 log = logging.getLogger(__name__)
 
-#: Characters of article text per row (P_articles holds the first part, P_texts the rest):
-#: a VARCHAR holds at most 65,535 bytes, and a character takes up to 4 in UTF-8.
-TEXT_PART = 16_000
-#: Most bytes of a VARCHAR in Milvus.
-VARCHAR_MAX = 65_535
-#: Seconds a call to the server may take before it is an error (connecting included).
-TIMEOUT = 10.0
 #: Rows per page when a query may return more than QUERY_MAX, the most one query returns.
 PAGE = 1000
 QUERY_MAX = 16_384
-#: Strong: see the module docstring.
-CONSISTENCY = "Strong"
-#: The placeholder vector of collections that hold no vectors (Milvus loads none without one).
-_PLACEHOLDER = [1.0, 0.0]
 #: Rows a near-copy lookup reads, at most: a template-like article shares bands with many.
 NEAR_SCAN = 1000
 #: Days walked back, one count each, before :meth:`MilvusStore.latest_day` scans instead.
@@ -121,60 +129,14 @@ WATCH_LEASE = 15 * 60
 _OWNER = f"pid {os.getpid()} on {socket.gethostname()}"
 
 
-def _milvus():
-    """pymilvus, or an error that says how to install it."""
-    try:
-        import pymilvus
-    except ImportError as exc:
-        raise ConfigError(
-            "RETRIEVER_STORE=milvus needs pymilvus (and milvus-lite for a local .db): "
-            "pip install 'newsbot-retriever[milvus]'"
-        ) from exc
-    # pymilvus sets up its own stderr handler when imported and logs every failed call with
-    # its gRPC traceback; the store raises those failures as domain errors that carry the
-    # server's message, so that logger is left only what is worse.
-    logging.getLogger("pymilvus").setLevel(logging.CRITICAL)
-    return pymilvus
-
-
-def _quote(value: str) -> str:
-    """A string literal for a Milvus filter expression."""
-    escaped = (value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-               .replace("\r", "\\r").replace("\t", "\\t"))
-    return f'"{escaped}"'
-
-
-def _strings(values: Sequence[str]) -> str:
-    return "[" + ", ".join(_quote(v) for v in values) + "]"
-
-
-def _ints(values: Sequence[int]) -> str:
-    return "[" + ", ".join(str(int(v)) for v in values) + "]"
-
-
-def _day(value: date | None) -> int:
-    """A date as the integer YYYYMMDD (0 for None), the ``day`` fields' form."""
-    return value.year * 10_000 + value.month * 100 + value.day if value else 0
-
-
 def _from_day(value: int) -> date | None:
     return date(value // 10_000, value // 100 % 100, value % 100) if value else None
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def _words(match: str) -> str:
     """The words of an FTS5 expression (``"a" OR "b"``, retrieval/lexical.py) as the plain
     text a BM25 function analyzes."""
     return " ".join(re.findall(r'"([^"]*)"', match)) if '"' in match else match
-
-
-def _clip(text: str, limit: int = VARCHAR_MAX) -> str:
-    """``text`` cut to at most ``limit`` UTF-8 bytes (at a character boundary)."""
-    data = text.encode("utf-8")
-    return text if len(data) <= limit else data[:limit].decode("utf-8", "ignore")
 
 
 class MilvusStore:
@@ -213,7 +175,7 @@ class MilvusStore:
         collections do not exist (or the local ``.db`` folder does not)."""
         if settings.milvus_uri.endswith(".db") and not Path(settings.milvus_uri).expanduser().is_dir():
             return None
-        client = _connect(settings)
+        client = connect(settings)
         try:
             store = cls._open(settings, client)
         except BaseException:
@@ -227,7 +189,7 @@ class MilvusStore:
     def create(cls, settings, *, model: str, dimension: int, chunking: dict[str, int]) -> "MilvusStore":
         """The index, made empty when its collections are missing; an existing one is opened
         and must have been built with ``model`` at ``dimension`` (else ModelMismatchError)."""
-        client = _connect(settings, create=not settings.read_only)
+        client = connect(settings, create=not settings.read_only)
         try:
             store = cls._open(settings, client)
             if store is None:
@@ -235,7 +197,7 @@ class MilvusStore:
                     raise IndexReadOnlyError(
                         f"no index in Milvus collection {settings.milvus_collection!r}, and "
                         "RETRIEVER_READ_ONLY is set: none is created")
-                _create_collections(client, settings, model, dimension, chunking)
+                create_collections(client, settings, model, dimension, chunking)
                 store = cls._open(settings, client)
                 assert store is not None
             elif store.model != model or store.dimension != dimension:
@@ -252,8 +214,8 @@ class MilvusStore:
     @classmethod
     def _open(cls, settings, client) -> "MilvusStore | None":
         prefix = settings.milvus_collection
-        names = [f"{prefix}_{kind}" for kind in _SCHEMAS]
-        present = _call(settings, "list the collections", client.list_collections)
+        names = [f"{prefix}_{kind}" for kind in SCHEMAS]
+        present = call(settings, "list the collections", client.list_collections)
         if f"{prefix}_meta" not in present:
             return None
         missing = [n for n in names if n not in present]
@@ -262,17 +224,17 @@ class MilvusStore:
                 f"Milvus collection {prefix!r} at {settings.milvus_uri} is incomplete: "
                 f"{', '.join(missing)} missing; drop the other collections of that prefix and ingest again")
         for name in names:  # a collection is not loaded after a restart or a release
-            _call(settings, f"load {name}", client.load_collection, name, timeout=TIMEOUT)
-        rows = _call(settings, f"read {prefix}_meta", client.query, f"{prefix}_meta",
-                     filter='key != ""', output_fields=["key", "value"], limit=PAGE,
-                     consistency_level=CONSISTENCY, timeout=TIMEOUT)
+            call(settings, f"load {name}", client.load_collection, name, timeout=TIMEOUT)
+        rows = call(settings, f"read {prefix}_meta", client.query, f"{prefix}_meta",
+                    filter='key != ""', output_fields=["key", "value"], limit=PAGE,
+                    consistency_level=CONSISTENCY, timeout=TIMEOUT)
         meta = {r["key"]: json.loads(r["value"]) for r in rows}
         if meta.get("format_version") != FORMAT_VERSION:
             raise IndexFormatError(
                 f"Milvus collection {prefix!r} has format version {meta.get('format_version')}, "
                 f"this program reads version {FORMAT_VERSION}; rebuild the index")
         store = cls(settings, client, meta)
-        vector = _call(settings, "describe the chunks", client.describe_collection, f"{prefix}_chunks")
+        vector = call(settings, "describe the chunks", client.describe_collection, f"{prefix}_chunks")
         dims = [f.get("params", {}).get("dim") for f in vector["fields"] if f["name"] == "vector"]
         if dims and int(dims[0]) != store.dimension:
             raise IndexFormatError(
@@ -300,7 +262,7 @@ class MilvusStore:
     # ------------------------------------------------------------------ calls
 
     def _do(self, what: str, method: str, *args, **kwargs):
-        return _call(self.settings, what, getattr(self._client, method), *args, timeout=TIMEOUT, **kwargs)
+        return call(self.settings, what, getattr(self._client, method), *args, timeout=TIMEOUT, **kwargs)
 
     def _query(self, kind: str, filter: str, fields: list[str], limit: int | None = None) -> list[dict]:
         """Rows of ``P_kind`` matching ``filter``: at most ``limit``, or every one (read in
@@ -315,7 +277,7 @@ class MilvusStore:
                             **({} if limit is None else {"limit": limit}))
         out: list[dict] = []
         try:
-            while rows := _call(self.settings, f"read {name}", iterator.next):
+            while rows := call(self.settings, f"read {name}", iterator.next):
                 out.extend(rows)
         finally:
             iterator.close()
@@ -331,12 +293,12 @@ class MilvusStore:
         return {r["key"]: json.loads(r["value"]) for r in rows}
 
     def _meta_value(self, key: str) -> Any:
-        rows = self._query("meta", f"key == {_quote(key)}", ["value"], 1)
+        rows = self._query("meta", f"key == {quote(key)}", ["value"], 1)
         return json.loads(rows[0]["value"]) if rows else None
 
     def _put_meta(self, values: dict[str, Any]) -> None:
         self._do(f"write {self._name('meta')}", "upsert", self._name("meta"),
-                 [{"key": k, "value": json.dumps(v), "_v": _PLACEHOLDER} for k, v in values.items()])
+                 [{"key": k, "value": json.dumps(v), "_v": PLACEHOLDER} for k, v in values.items()])
 
     # ------------------------------------------------------------------ metadata
 
@@ -374,30 +336,30 @@ class MilvusStore:
     # ------------------------------------------------------------------ articles
 
     def article_hash(self, article_id: str) -> str | None:
-        rows = self._query("articles", f"id == {_quote(article_id)}", ["hash"], 1)
+        rows = self._query("articles", f"id == {quote(article_id)}", ["hash"], 1)
         return rows[0]["hash"] if rows else None
 
     def find_by_hash(self, digest: str) -> str | None:
-        rows = self._query("articles", f"hash == {_quote(digest)}", ["id"], 1)
+        rows = self._query("articles", f"hash == {quote(digest)}", ["id"], 1)
         return rows[0]["id"] if rows else None
 
     def has_url(self, url: str) -> bool:
-        if self._query("articles", f"url == {_quote(url)}", ["id"], 1):
+        if self._query("articles", f"url == {quote(url)}", ["id"], 1):
             return True
-        return bool(self.folding and self._query("sources", f"url == {_quote(url)}", ["id"], 1))
+        return bool(self.folding and self._query("sources", f"url == {quote(url)}", ["id"], 1))
 
     def resolve(self, ref: str) -> str | None:
-        rows = self._query("articles", f"id == {_quote(ref)} or url == {_quote(ref)}", ["id"], 1)
+        rows = self._query("articles", f"id == {quote(ref)} or url == {quote(ref)}", ["id"], 1)
         return rows[0]["id"] if rows else None
 
     def article(self, article_id: str) -> Article | None:
-        rows = self._query("articles", f"id == {_quote(article_id)}", _ARTICLE_FIELDS, 1)
+        rows = self._query("articles", f"id == {quote(article_id)}", ARTICLE_FIELDS, 1)
         if not rows:
             return None
         row = rows[0]
         text = row["text"]
         if row["parts"] > 1:
-            parts = self._query("texts", f"article_id == {_quote(article_id)}", ["part", "text"])
+            parts = self._query("texts", f"article_id == {quote(article_id)}", ["part", "text"])
             text += "".join(p["text"] for p in sorted(parts, key=lambda p: p["part"]))
         return Article(
             id=row["id"], title=row["title"], text=text, url=row["url"] or None,
@@ -406,7 +368,7 @@ class MilvusStore:
         )
 
     def article_chunks(self, article_id: str) -> tuple[list[int], list[Chunk], np.ndarray]:
-        rows = self._query("chunks", f"article_id == {_quote(article_id)}",
+        rows = self._query("chunks", f"article_id == {quote(article_id)}",
                            ["id", "ordinal", "start", "end", "text", "vector"])
         rows.sort(key=lambda r: r["ordinal"])
         ids = [int(r["id"]) for r in rows]
@@ -418,7 +380,7 @@ class MilvusStore:
     def outlets(self, article_ids: Sequence[str]) -> dict[str, tuple[str, ...]]:
         if not article_ids:
             return {}
-        rows = self._query("articles", f"id in {_strings(list(article_ids))}", ["id", "source", "url"],
+        rows = self._query("articles", f"id in {strings(list(article_ids))}", ["id", "source", "url"],
                            len(article_ids))
         also = self.alternatives([r["id"] for r in rows])
         out: dict[str, tuple[str, ...]] = {}
@@ -429,7 +391,7 @@ class MilvusStore:
         return out
 
     def articles_of_day(self, day: date) -> list[str]:
-        rows = self._query("articles", f"day == {_day(day)}", ["id", "added_at"])
+        rows = self._query("articles", f"day == {day_number(day)}", ["id", "added_at"])
         return [r["id"] for r in sorted(rows, key=lambda r: (r["added_at"], r["id"]))]
 
     def latest_day(self, on_or_before: date) -> date | None:
@@ -437,13 +399,13 @@ class MilvusStore:
         the last LATEST_DAY_WALK days (news comes daily), else one scan."""
         for back in range(LATEST_DAY_WALK):
             day = on_or_before - timedelta(days=back)
-            if self._query("articles", f"day == {_day(day)}", ["id"], 1):
+            if self._query("articles", f"day == {day_number(day)}", ["id"], 1):
                 return day
-        rows = self._query("articles", f"day > 0 and day <= {_day(on_or_before)}", ["day"])
+        rows = self._query("articles", f"day > 0 and day <= {day_number(on_or_before)}", ["day"])
         return _from_day(max(r["day"] for r in rows)) if rows else None
 
     def articles_older_than(self, cutoff: date) -> list[str]:
-        return [r["id"] for r in self._query("articles", f"day < {_day(cutoff)}", ["id"])]
+        return [r["id"] for r in self._query("articles", f"day < {day_number(cutoff)}", ["id"])]
 
     def articles_after(self, chunk_id: int, up_to: int) -> list[str]:
         rows = self._query("chunks", f"id > {int(chunk_id)} and id <= {int(up_to)}", ["id", "article_id"])
@@ -458,7 +420,7 @@ class MilvusStore:
         if not self.folding:
             return []
         keys = signature.bands()
-        rows = self._query("articles", f"array_contains_any(bands, {_ints(keys)})",
+        rows = self._query("articles", f"array_contains_any(bands, {ints(keys)})",
                            ["id", "words", "signature", "bands"], NEAR_SCAN)
         wanted = set(keys)
         shared = sorted(rows, key=lambda r: -len(wanted.intersection(r["bands"])))[:limit]
@@ -472,19 +434,19 @@ class MilvusStore:
     def alternative(self, ref: str) -> StoredSource | None:
         if not self.folding:
             return None
-        rows = self._query("sources", f"id == {_quote(ref)} or url == {_quote(ref)}", _SOURCE_FIELDS, 1)
+        rows = self._query("sources", f"id == {quote(ref)} or url == {quote(ref)}", SOURCE_FIELDS, 1)
         if not rows:
             return None
         r = rows[0]
-        return StoredSource(r["id"], r["article_id"], r["hash"], _alternative(r))
+        return StoredSource(r["id"], r["article_id"], r["hash"], alternative_source(r))
 
     def alternatives(self, article_ids: Sequence[str]) -> dict[str, tuple[AlternativeSource, ...]]:
         if not self.folding or not article_ids:
             return {}
-        rows = self._query("sources", f"article_id in {_strings(sorted(set(article_ids)))}", _SOURCE_FIELDS)
+        rows = self._query("sources", f"article_id in {strings(sorted(set(article_ids)))}", SOURCE_FIELDS)
         found: dict[str, list[AlternativeSource]] = {}
         for r in sorted(rows, key=lambda r: (r["added_at"], r["seq"])):
-            found.setdefault(r["article_id"], []).append(_alternative(r))
+            found.setdefault(r["article_id"], []).append(alternative_source(r))
         return {k: tuple(v) for k, v in found.items()}
 
     def folded_count(self) -> int:
@@ -494,8 +456,8 @@ class MilvusStore:
         """Every alternative source, oldest first (for a copy of the index)."""
         if not self.folding:
             return []
-        rows = self._query("sources", 'id != ""', _SOURCE_FIELDS)
-        return [StoredSource(r["id"], r["article_id"], r["hash"], _alternative(r))
+        rows = self._query("sources", 'id != ""', SOURCE_FIELDS)
+        return [StoredSource(r["id"], r["article_id"], r["hash"], alternative_source(r))
                 for r in sorted(rows, key=lambda r: (r["added_at"], r["seq"]))]
 
     def article_ids(self) -> list[str]:
@@ -514,8 +476,8 @@ class MilvusStore:
     def chunk_rows(self, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
         if not ids:
             return {}
-        rows = self._query("chunks", f"id in {_ints(ids)}", _HIT_FIELDS, len(ids))
-        found = {int(r["id"]): _hit_row(r) for r in rows}
+        rows = self._query("chunks", f"id in {ints(ids)}", HIT_FIELDS, len(ids))
+        found = {int(r["id"]): hit_row(r) for r in rows}
         also = self.alternatives([r["article_id"] for r in found.values()])
         for row in found.values():
             row["also"] = also.get(row["article_id"], ())
@@ -529,16 +491,16 @@ class MilvusStore:
             return ""
         clauses = []
         if filters.since:
-            clauses.append(f"day >= {_day(filters.since)}")
+            clauses.append(f"day >= {day_number(filters.since)}")
         if filters.until:
-            clauses.append(f"day > 0 and day <= {_day(filters.until)}")
+            clauses.append(f"day > 0 and day <= {day_number(filters.until)}")
         if filters.sources:
             wanted = sorted({s.lower() for s in filters.sources})
-            clause = f"source_key in {_strings(wanted)}"
+            clause = f"source_key in {strings(wanted)}"
             if self.folding:
-                stories = self._query("sources", f"source_key in {_strings(wanted)}", ["article_id"])
+                stories = self._query("sources", f"source_key in {strings(wanted)}", ["article_id"])
                 if stories:
-                    clause = f"({clause} or article_id in {_strings(sorted({r['article_id'] for r in stories}))})"
+                    clause = f"({clause} or article_id in {strings(sorted({r['article_id'] for r in stories}))})"
             clauses.append(clause)
         return " and ".join(clauses)
 
@@ -553,7 +515,7 @@ class MilvusStore:
         return [(int(h["id"]), float(h["distance"])) for h in found[0]]
 
     def _bm25_request(self, text: str, k: int, expr: str):
-        pymilvus = _milvus()
+        pymilvus = load_pymilvus()
         return pymilvus.AnnSearchRequest(data=[text], anns_field="sparse", limit=k, expr=expr,
                                          param={"metric_type": "BM25", "params": {"drop_ratio_search": 0.0}})
 
@@ -577,7 +539,7 @@ class MilvusStore:
         RRF score. One side alone: ranked here, as on the embedded store."""
         if mode != "hybrid":
             return ranked_candidates(self, vector, match, n, filters, mode)
-        pymilvus = _milvus()
+        pymilvus = load_pymilvus()
         expr = self._filter(filters)
         requests = [pymilvus.AnnSearchRequest(
             data=[np.asarray(vector, dtype=np.float32).tolist()], anns_field="vector", limit=n,
@@ -587,11 +549,11 @@ class MilvusStore:
             requests.append(self._bm25_request(text, n, expr))
         found = self._do("search the chunks", "hybrid_search", self._name("chunks"), requests,
                          pymilvus.RRFRanker(rrf_k), limit=n * len(requests),
-                         output_fields=_HIT_FIELDS, consistency_level=CONSISTENCY)
+                         output_fields=HIT_FIELDS, consistency_level=CONSISTENCY)
         out = []
         for hit in found[0]:
             entity = hit.get("entity") or {}
-            row = _hit_row({"id": hit["id"], **entity})
+            row = hit_row({"id": hit["id"], **entity})
             # A real Milvus returns the RRF score, milvus-lite its negation (a distance).
             out.append(Candidate(int(hit["id"]), row=row, fused=abs(float(hit["distance"]))))
         also = self.alternatives([c.row["article_id"] for c in out])
@@ -600,7 +562,7 @@ class MilvusStore:
         return out
 
     def vectors_for(self, ids: Sequence[int]) -> np.ndarray:
-        rows = {int(r["id"]): r["vector"] for r in self._query("chunks", f"id in {_ints(ids)}", ["id", "vector"], len(ids))}
+        rows = {int(r["id"]): r["vector"] for r in self._query("chunks", f"id in {ints(ids)}", ["id", "vector"], len(ids))}
         return np.asarray([rows[int(i)] for i in ids], dtype=np.float32).reshape(len(ids), self.dimension)
 
     def document_frequency(self, term: str) -> int:
@@ -615,7 +577,7 @@ class MilvusStore:
             self._frequencies = {generation: {}}
             counts = self._frequencies[generation]
         if term not in counts:
-            counts[term] = self._count("chunks", f"TEXT_MATCH(lexical, {_quote(term)})")
+            counts[term] = self._count("chunks", f"TEXT_MATCH(lexical, {quote(term)})")
         return counts[term]
 
     def filtered_ids(self, filters: Filters) -> np.ndarray:
@@ -626,12 +588,12 @@ class MilvusStore:
 
     def feeds(self) -> list[Feed]:
         """Every feed the index follows, by URL."""
-        rows = self._query("feeds", 'url != ""', _FEED_FIELDS)
-        return [_feed(r) for r in sorted(rows, key=lambda r: r["url"])]
+        rows = self._query("feeds", 'url != ""', FEED_FIELDS)
+        return [feed_from_row(r) for r in sorted(rows, key=lambda r: r["url"])]
 
     def feed(self, url: str) -> Feed | None:
-        rows = self._query("feeds", f"url == {_quote(url)}", _FEED_FIELDS, 1)
-        return _feed(rows[0]) if rows else None
+        rows = self._query("feeds", f"url == {quote(url)}", FEED_FIELDS, 1)
+        return feed_from_row(rows[0]) if rows else None
 
     def put_feed(self, url: str, every_minutes: float, source: str | None, now: datetime) -> tuple[Feed, bool]:
         """Follow ``url`` (first poll at ``now``); a feed already followed keeps its state and
@@ -642,14 +604,14 @@ class MilvusStore:
             feed = Feed(url=url, every_minutes=every_minutes, next_poll=now, source=source, added_at=now)
         else:
             feed = replace(current, every_minutes=every_minutes, source=source)
-        self._do(f"write {self._name('feeds')}", "upsert", self._name("feeds"), [_feed_row(feed)])
+        self._do(f"write {self._name('feeds')}", "upsert", self._name("feeds"), [feed_row(feed)])
         return feed, current is None
 
     def delete_feed(self, url: str) -> Feed | None:
         self.require_writable()
         feed = self.feed(url)
         if feed is not None:
-            self._do(f"write {self._name('feeds')}", "delete", self._name("feeds"), filter=f"url == {_quote(url)}")
+            self._do(f"write {self._name('feeds')}", "delete", self._name("feeds"), filter=f"url == {quote(url)}")
         return feed
 
     def save_poll(self, feed: Feed, added: int = 0) -> None:
@@ -662,7 +624,7 @@ class MilvusStore:
                         last_success=feed.last_success, last_error=feed.last_error, errors=feed.errors,
                         etag=feed.etag, last_modified=feed.last_modified,
                         articles_added=current.articles_added + added)
-        self._do(f"write {self._name('feeds')}", "upsert", self._name("feeds"), [_feed_row(saved)])
+        self._do(f"write {self._name('feeds')}", "upsert", self._name("feeds"), [feed_row(saved)])
         if self._watching:
             self._put_meta({"watcher": {"owner": _OWNER, "until": time.time() + WATCH_LEASE}})
 
@@ -707,19 +669,19 @@ class MilvusStore:
         if self.alert_cursor() is None:
             self._put_meta({"alert_cursor": self.max_chunk_id()})
         key = f"{int(chat)}:{topic.lower()}"
-        if self._query("topics", f"key == {_quote(key)}", ["key"], 1):
+        if self._query("topics", f"key == {quote(key)}", ["key"], 1):
             return False
         self._do(f"write {self._name('topics')}", "insert", self._name("topics"), [{
-            "key": key, "chat": int(chat), "topic": topic, "added_at": _time(now), "seq": time.time_ns(),
-            "_v": _PLACEHOLDER}])
+            "key": key, "chat": int(chat), "topic": topic, "added_at": iso_time(now), "seq": time.time_ns(),
+            "_v": PLACEHOLDER}])
         return True
 
     def delete_subscription(self, chat: int, topic: str) -> bool:
         self.require_writable()
         key = f"{int(chat)}:{topic.lower()}"
-        if not self._query("topics", f"key == {_quote(key)}", ["key"], 1):
+        if not self._query("topics", f"key == {quote(key)}", ["key"], 1):
             return False
-        self._do(f"write {self._name('topics')}", "delete", self._name("topics"), filter=f"key == {_quote(key)}")
+        self._do(f"write {self._name('topics')}", "delete", self._name("topics"), filter=f"key == {quote(key)}")
         return True
 
     def alert_cursor(self) -> int | None:
@@ -736,14 +698,14 @@ class MilvusStore:
         "sent before" or "over limit". (Checked, then written: claims come from the one
         watcher of the index.)"""
         key = f"{int(chat)}:{article_id}"
-        if self._query("alerts", f"key == {_quote(key)}", ["key"], 1):
+        if self._query("alerts", f"key == {quote(key)}", ["key"], 1):
             return "sent before"
-        hour_ago = _time(now - timedelta(hours=1))
-        if self._count("alerts", f"chat == {int(chat)} and sent_at > {_quote(hour_ago)}") >= per_hour:
+        hour_ago = iso_time(now - timedelta(hours=1))
+        if self._count("alerts", f"chat == {int(chat)} and sent_at > {quote(hour_ago)}") >= per_hour:
             return "over limit"
         self._do(f"write {self._name('alerts')}", "insert", self._name("alerts"), [{
             "key": key, "chat": int(chat), "article_id": article_id, "topic": topic,
-            "sent_at": _time(now), "_v": _PLACEHOLDER}])
+            "sent_at": iso_time(now), "_v": PLACEHOLDER}])
         return "claimed"
 
     # ------------------------------------------------------------------ writing
@@ -759,7 +721,7 @@ class MilvusStore:
                 yield writer
             finally:
                 if writer.committed:
-                    for kind in _SCHEMAS:
+                    for kind in SCHEMAS:
                         self._do(f"flush {self._name(kind)}", "flush", self._name(kind))
 
 
@@ -785,24 +747,24 @@ class MilvusWriter:
     def _commit(self, batch: Batch) -> None:
         store = self.store
         do, name = store._do, store._name
-        added_at = _now()
+        added_at = utc_now()
         meta = store._read_meta()
         replaced = [article.id for article, _, _ in batch.puts]
         gone = list(dict.fromkeys(batch.removals + replaced))
-        old_days = [r["pub_day"] for r in store._query("articles", f"id in {_strings(gone)}", ["pub_day"])] if gone else []
+        old_days = [r["pub_day"] for r in store._query("articles", f"id in {strings(gone)}", ["pub_day"])] if gone else []
         for article, chunks, _ in batch.puts:
-            _check_sizes(article, chunks)
+            check_sizes(article, chunks)
 
         # Removals: the row first (the article is gone), then what hangs on it.
         if batch.removals:
-            ids = _strings(batch.removals)
+            ids = strings(batch.removals)
             do("remove articles", "delete", name("articles"), filter=f"id in {ids}")
             do("remove articles", "delete", name("texts"), filter=f"article_id in {ids}")
             do("remove articles", "delete", name("chunks"), filter=f"article_id in {ids}")
             # its alternative sources, and the source it was before it was stored as an article
             do("remove articles", "delete", name("sources"), filter=f"article_id in {ids} or id in {ids}")
         if batch.source_removals:
-            do("remove sources", "delete", name("sources"), filter=f"id in {_strings(batch.source_removals)}")
+            do("remove sources", "delete", name("sources"), filter=f"id in {strings(batch.source_removals)}")
 
         # Puts: ids reserved, old chunks out, new chunks in, then the article rows.
         total = sum(len(chunks) for _, chunks, _ in batch.puts)
@@ -811,7 +773,7 @@ class MilvusWriter:
             store._put_meta({"next_chunk_id": next_id + total})
         signatures = dict(batch.signatures)
         if batch.puts:
-            ids = _strings(replaced)
+            ids = strings(replaced)
             do("replace articles", "delete", name("chunks"), filter=f"article_id in {ids}")
             do("replace articles", "delete", name("texts"), filter=f"article_id in {ids}")
             do("replace articles", "delete", name("sources"), filter=f"id in {ids}")
@@ -819,28 +781,28 @@ class MilvusWriter:
             chunk_id = next_id
             for article, chunks, vectors in batch.puts:
                 for chunk, vector in zip(chunks, vectors):
-                    rows.append(_chunk_row(chunk_id, article, chunk, vector))
+                    rows.append(chunk_row(chunk_id, article, chunk, vector))
                     chunk_id += 1
                 parts = [article.text[i:i + TEXT_PART] for i in range(0, len(article.text), TEXT_PART)] or [""]
-                articles.append(_article_row(article, parts[0], len(parts), added_at, signatures.pop(article.id, None)))
+                articles.append(article_row(article, parts[0], len(parts), added_at, signatures.pop(article.id, None)))
                 texts += [{"key": f"{article.id}:{i}", "article_id": article.id, "part": i, "text": part,
-                           "_v": _PLACEHOLDER} for i, part in enumerate(parts[1:], 1)]
+                           "_v": PLACEHOLDER} for i, part in enumerate(parts[1:], 1)]
             for start in range(0, len(rows), PAGE):
                 do("write chunks", "insert", name("chunks"), rows[start:start + PAGE])
             if texts:
                 do("write articles", "insert", name("texts"), texts)
             do("write articles", "upsert", name("articles"), articles)
         if signatures:  # articles stored before: their rows again, signed
-            found = store._query("articles", f"id in {_strings(list(signatures))}", _ARTICLE_ROW)
+            found = store._query("articles", f"id in {strings(list(signatures))}", ARTICLE_ROW)
             for row in found:
-                row.update(_signed(signatures[row["id"]]))
+                row.update(signed(signatures[row["id"]]))
             if found:
                 do("sign articles", "upsert", name("articles"), found)
         for article, story_id, digest in batch.folds:
             if article.url:  # the URL moves from wherever it was to this story
                 do("fold", "delete", name("sources"),
-                   filter=f"url == {_quote(article.url)} and id != {_quote(article.id)}")
-            do("fold", "upsert", name("sources"), [_source_row(article, story_id, digest)])
+                   filter=f"url == {quote(article.url)} and id != {quote(article.id)}")
+            do("fold", "upsert", name("sources"), [source_row(article, story_id, digest)])
 
         # The manifest last: a new generation, the dates, the newest chunk.
         oldest, newest = meta.get("published") or [0, 0]
@@ -848,7 +810,7 @@ class MilvusWriter:
             days = [r["pub_day"] for r in store._query("articles", "pub_day > 0", ["pub_day"])]
             oldest, newest = (min(days), max(days)) if days else (0, 0)
         else:
-            days = [_day(a.published) for a, _, _ in batch.puts if a.published]
+            days = [day_number(a.published) for a, _, _ in batch.puts if a.published]
             if days:
                 oldest = min([d for d in (oldest, *days) if d])
                 newest = max(newest, *days)
@@ -857,345 +819,3 @@ class MilvusWriter:
         if total:
             update["max_chunk_id"] = next_id + total - 1
         store._put_meta(update)
-
-
-# ---------------------------------------------------------------------- rows
-
-
-def _check_sizes(article: Article, chunks: list[Chunk]) -> None:
-    for field, value, limit in (("title", article.title, 8192), ("url", article.url or "", 8192),
-                                ("source", article.source or "", 1024)):
-        if len(value.encode("utf-8")) > limit:
-            raise StorageError(f"article {article.id} ({article.origin or article.url}): its {field} "
-                               f"is over the {limit} bytes a Milvus field holds here")
-    for chunk in chunks:
-        if len(chunk.text.encode("utf-8")) > VARCHAR_MAX:
-            raise StorageError(f"article {article.id} ({article.origin or article.url}): chunk "
-                               f"{chunk.ordinal} is over the {VARCHAR_MAX} bytes a Milvus text field holds")
-
-
-def _chunk_row(chunk_id: int, article: Article, chunk: Chunk, vector: np.ndarray) -> dict[str, Any]:
-    return {
-        "id": chunk_id, "article_id": article.id, "ordinal": chunk.ordinal, "start": chunk.start,
-        "end": chunk.end, "text": chunk.text, "lexical": _clip(article.title + "\n" + chunk.text),
-        "vector": np.asarray(vector, dtype=np.float32).tolist(), "day": _day(article.published),
-        "source_key": (article.source or "").lower(), "title": article.title, "url": article.url or "",
-        "source": article.source or "",
-        "published": article.published.isoformat() if article.published else "",
-    }
-
-
-def _signed(signature: Signature | None) -> dict[str, Any]:
-    if signature is None:
-        return {"signed": False, "words": 0, "signature": "", "bands": []}
-    return {"signed": True, "words": signature.words,
-            "signature": base64.b64encode(signature.to_bytes()).decode("ascii"), "bands": signature.bands()}
-
-
-def _article_row(article: Article, text: str, parts: int, added_at: str,
-                 signature: Signature | None) -> dict[str, Any]:
-    day = article.published or date.fromisoformat(added_at[:10])
-    return {
-        "id": article.id, "url": article.url or "", "title": article.title, "source": article.source or "",
-        "published": article.published.isoformat() if article.published else "",
-        "pub_day": _day(article.published), "day": _day(day), "authors": json.dumps(list(article.authors)),
-        "text": text, "parts": parts, "hash": article.hash, "origin": article.origin, "added_at": added_at,
-        **_signed(signature), "_v": _PLACEHOLDER,
-    }
-
-
-def _source_row(article: Article, story_id: str, digest: str) -> dict[str, Any]:
-    return {
-        "id": article.id, "article_id": story_id, "url": article.url or "", "title": article.title,
-        "source": article.source or "", "source_key": (article.source or "").lower(),
-        "published": article.published.isoformat() if article.published else "", "hash": digest,
-        "added_at": _now(), "seq": time.time_ns(), "_v": _PLACEHOLDER,
-    }
-
-
-def _alternative(row: dict[str, Any]) -> AlternativeSource:
-    return AlternativeSource(row["url"] or None, row["source"] or None, row["title"],
-                             parse_date(row["published"] or None))
-
-
-def _hit_row(row: dict[str, Any]) -> dict[str, Any]:
-    return {"chunk_id": int(row["id"]), "article_id": row["article_id"], "start": row["start"],
-            "end": row["end"], "text": row["text"], "title": row["title"], "url": row["url"] or None,
-            "source": row["source"] or None, "published": row["published"] or None,
-            "ordinal": row["ordinal"]}
-
-
-_FEED_FIELDS = ["url", "source", "every_minutes", "added_at", "next_poll", "last_poll", "last_success",
-                "last_error", "errors", "articles_added", "etag", "last_modified"]
-_FEED_TIMES = ("added_at", "next_poll", "last_poll", "last_success")
-
-
-def _time(value: datetime | None) -> str:
-    return value.astimezone(timezone.utc).isoformat(timespec="seconds") if value else ""
-
-
-def _feed_row(feed: Feed) -> dict[str, Any]:
-    row = {name: getattr(feed, name) for name in _FEED_FIELDS}
-    for name in _FEED_TIMES:
-        row[name] = _time(row[name])
-    for name in ("source", "last_error", "etag", "last_modified"):
-        row[name] = row[name] or ""
-    return {**row, "every_minutes": float(feed.every_minutes), "_v": _PLACEHOLDER}
-
-
-def _feed(row: dict[str, Any]) -> Feed:
-    fields = {name: row[name] for name in _FEED_FIELDS}
-    for name in _FEED_TIMES:
-        fields[name] = datetime.fromisoformat(fields[name]) if fields[name] else None
-    for name in ("source", "last_error", "etag", "last_modified"):
-        fields[name] = fields[name] or None
-    return Feed(**fields)
-
-
-_HIT_FIELDS = ["id", "article_id", "start", "end", "text", "title", "url", "source", "published", "ordinal"]
-_ARTICLE_FIELDS = ["id", "title", "text", "url", "source", "published", "authors", "origin", "parts"]
-_ARTICLE_ROW = ["id", "url", "title", "source", "published", "pub_day", "day", "authors", "text", "parts",
-                "hash", "origin", "added_at", "signed", "words", "signature", "bands", "_v"]
-_SOURCE_FIELDS = ["id", "article_id", "hash", "url", "source", "title", "published", "added_at", "seq"]
-
-
-# ---------------------------------------------------------------------- schema
-
-
-def _placeholder(schema, pymilvus) -> None:
-    schema.add_field("_v", pymilvus.DataType.FLOAT_VECTOR, dim=2)
-
-
-def _schema_meta(client, pymilvus, settings, dimension):
-    s = client.create_schema(auto_id=False, enable_dynamic_field=False)
-    s.add_field("key", pymilvus.DataType.VARCHAR, is_primary=True, max_length=256)
-    s.add_field("value", pymilvus.DataType.VARCHAR, max_length=VARCHAR_MAX)
-    _placeholder(s, pymilvus)
-    return s
-
-
-def _schema_chunks(client, pymilvus, settings, dimension):
-    T = pymilvus.DataType
-    s = client.create_schema(auto_id=False, enable_dynamic_field=False)
-    s.add_field("id", T.INT64, is_primary=True)
-    s.add_field("article_id", T.VARCHAR, max_length=512)
-    s.add_field("ordinal", T.INT32)
-    s.add_field("start", T.INT64)
-    s.add_field("end", T.INT64)
-    s.add_field("text", T.VARCHAR, max_length=VARCHAR_MAX)
-    s.add_field("lexical", T.VARCHAR, max_length=VARCHAR_MAX, enable_analyzer=True, enable_match=True,
-                analyzer_params={"type": settings.milvus_analyzer})
-    s.add_field("sparse", T.SPARSE_FLOAT_VECTOR)
-    s.add_field("vector", T.FLOAT_VECTOR, dim=dimension)
-    s.add_field("day", T.INT32)
-    s.add_field("source_key", T.VARCHAR, max_length=1024)
-    s.add_field("title", T.VARCHAR, max_length=8192)
-    s.add_field("url", T.VARCHAR, max_length=8192)
-    s.add_field("source", T.VARCHAR, max_length=1024)
-    s.add_field("published", T.VARCHAR, max_length=32)
-    s.add_function(pymilvus.Function(name="bm25", function_type=pymilvus.FunctionType.BM25,
-                                     input_field_names=["lexical"], output_field_names=["sparse"]))
-    return s
-
-
-def _schema_articles(client, pymilvus, settings, dimension):
-    T = pymilvus.DataType
-    s = client.create_schema(auto_id=False, enable_dynamic_field=False)
-    s.add_field("id", T.VARCHAR, is_primary=True, max_length=512)
-    s.add_field("url", T.VARCHAR, max_length=8192)
-    s.add_field("title", T.VARCHAR, max_length=8192)
-    s.add_field("source", T.VARCHAR, max_length=1024)
-    s.add_field("published", T.VARCHAR, max_length=32)
-    s.add_field("pub_day", T.INT32)
-    s.add_field("day", T.INT32)
-    s.add_field("authors", T.VARCHAR, max_length=VARCHAR_MAX)
-    s.add_field("text", T.VARCHAR, max_length=VARCHAR_MAX)
-    s.add_field("parts", T.INT32)
-    s.add_field("hash", T.VARCHAR, max_length=64)
-    s.add_field("origin", T.VARCHAR, max_length=VARCHAR_MAX)
-    s.add_field("added_at", T.VARCHAR, max_length=64)
-    s.add_field("signed", T.BOOL)
-    s.add_field("words", T.INT64)
-    s.add_field("signature", T.VARCHAR, max_length=4096)
-    s.add_field("bands", T.ARRAY, element_type=T.INT64, max_capacity=BANDS)
-    _placeholder(s, pymilvus)
-    return s
-
-
-def _schema_texts(client, pymilvus, settings, dimension):
-    T = pymilvus.DataType
-    s = client.create_schema(auto_id=False, enable_dynamic_field=False)
-    s.add_field("key", T.VARCHAR, is_primary=True, max_length=600)
-    s.add_field("article_id", T.VARCHAR, max_length=512)
-    s.add_field("part", T.INT32)
-    s.add_field("text", T.VARCHAR, max_length=VARCHAR_MAX)
-    _placeholder(s, pymilvus)
-    return s
-
-
-def _schema_sources(client, pymilvus, settings, dimension):
-    T = pymilvus.DataType
-    s = client.create_schema(auto_id=False, enable_dynamic_field=False)
-    s.add_field("id", T.VARCHAR, is_primary=True, max_length=512)
-    s.add_field("article_id", T.VARCHAR, max_length=512)
-    s.add_field("url", T.VARCHAR, max_length=8192)
-    s.add_field("title", T.VARCHAR, max_length=8192)
-    s.add_field("source", T.VARCHAR, max_length=1024)
-    s.add_field("source_key", T.VARCHAR, max_length=1024)
-    s.add_field("published", T.VARCHAR, max_length=32)
-    s.add_field("hash", T.VARCHAR, max_length=64)
-    s.add_field("added_at", T.VARCHAR, max_length=64)
-    s.add_field("seq", T.INT64)
-    _placeholder(s, pymilvus)
-    return s
-
-
-def _schema_feeds(client, pymilvus, settings, dimension):
-    T = pymilvus.DataType
-    s = client.create_schema(auto_id=False, enable_dynamic_field=False)
-    s.add_field("url", T.VARCHAR, is_primary=True, max_length=8192)
-    s.add_field("source", T.VARCHAR, max_length=1024)
-    s.add_field("every_minutes", T.DOUBLE)
-    for name in _FEED_TIMES:
-        s.add_field(name, T.VARCHAR, max_length=64)
-    s.add_field("last_error", T.VARCHAR, max_length=VARCHAR_MAX)
-    s.add_field("errors", T.INT64)
-    s.add_field("articles_added", T.INT64)
-    s.add_field("etag", T.VARCHAR, max_length=4096)
-    s.add_field("last_modified", T.VARCHAR, max_length=256)
-    _placeholder(s, pymilvus)
-    return s
-
-
-def _schema_topics(client, pymilvus, settings, dimension):
-    T = pymilvus.DataType
-    s = client.create_schema(auto_id=False, enable_dynamic_field=False)
-    s.add_field("key", T.VARCHAR, is_primary=True, max_length=4200)  # chat:topic (lower-cased)
-    s.add_field("chat", T.INT64)
-    s.add_field("topic", T.VARCHAR, max_length=4096)
-    s.add_field("added_at", T.VARCHAR, max_length=64)
-    s.add_field("seq", T.INT64)
-    _placeholder(s, pymilvus)
-    return s
-
-
-def _schema_alerts(client, pymilvus, settings, dimension):
-    T = pymilvus.DataType
-    s = client.create_schema(auto_id=False, enable_dynamic_field=False)
-    s.add_field("key", T.VARCHAR, is_primary=True, max_length=600)  # chat:article id
-    s.add_field("chat", T.INT64)
-    s.add_field("article_id", T.VARCHAR, max_length=512)
-    s.add_field("topic", T.VARCHAR, max_length=4096)
-    s.add_field("sent_at", T.VARCHAR, max_length=64)
-    _placeholder(s, pymilvus)
-    return s
-
-
-#: Collection kind → its schema; ``meta`` is made last, so its presence means the rest exist.
-_SCHEMAS = {"chunks": _schema_chunks, "articles": _schema_articles, "texts": _schema_texts,
-            "sources": _schema_sources, "feeds": _schema_feeds, "topics": _schema_topics,
-            "alerts": _schema_alerts, "meta": _schema_meta}
-
-
-def _create_collections(client, settings, model: str, dimension: int, chunking: dict[str, int]) -> None:
-    pymilvus = _milvus()
-    prefix = settings.milvus_collection
-    for kind, schema in _SCHEMAS.items():
-        name = f"{prefix}_{kind}"
-        index = client.prepare_index_params()
-        if kind == "chunks":
-            # IP on L2-normalised vectors is cosine. AUTOINDEX lets the server choose (HNSW on
-            # Milvus standalone); milvus-lite ignores index parameters.
-            index.add_index("vector", index_type="AUTOINDEX", metric_type="IP")
-            index.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
-        else:
-            index.add_index("_v", index_type="FLAT", metric_type="L2")
-        _call(settings, f"create {name}", client.create_collection, name,
-              schema=schema(client, pymilvus, settings, dimension), consistency_level=CONSISTENCY,
-              timeout=TIMEOUT)
-        # Not waited for (sync=False): the collection is empty, so the index is there at once,
-        # and pymilvus's wait polls every 0.5 s through a call milvus-lite does not implement.
-        _call(settings, f"index {name}", client.create_index, name, index, sync=False, timeout=TIMEOUT)
-        _call(settings, f"load {name}", client.load_collection, name, timeout=TIMEOUT)
-        if kind == "meta":
-            values = {"format_version": FORMAT_VERSION, "model": model, "dimension": dimension,
-                      "chunking": chunking, "analyzer": settings.milvus_analyzer, "dupes": DUPES_PARAMS,
-                      "generation": 0, "created": _now(), "last_ingest": None, "next_chunk_id": 1,
-                      "max_chunk_id": 0, "published": [0, 0]}
-            _call(settings, f"write {name}", client.insert, name,
-                  [{"key": k, "value": json.dumps(v), "_v": _PLACEHOLDER} for k, v in values.items()],
-                  timeout=TIMEOUT)
-
-
-# ---------------------------------------------------------------------- errors
-
-
-def _connect(settings, *, create: bool = False):
-    """A client for ``settings.milvus_uri``: a clear error when the server cannot be reached
-    or refuses the token (never a gRPC traceback)."""
-    pymilvus = _milvus()
-    uri = settings.milvus_uri
-    if uri.endswith(".db"):
-        try:
-            import milvus_lite  # noqa: F401  (pymilvus starts it for a .db URI)
-        except ImportError as exc:
-            raise ConfigError(f"RETRIEVER_MILVUS_URI={uri} is a local milvus-lite folder, but "
-                              "milvus-lite is not installed: pip install 'newsbot-retriever[milvus]'") from exc
-        folder = Path(uri).expanduser().parent
-        if create:
-            try:
-                folder.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise StorageError(f"cannot create {folder} for RETRIEVER_MILVUS_URI={uri}: {exc.strerror}") from exc
-        _check_lite_lock(Path(uri).expanduser())
-    token = settings.milvus_token.get_secret_value()
-    return _call(settings, "connect", pymilvus.MilvusClient, uri=uri, token=token, timeout=TIMEOUT)
-
-
-def _check_lite_lock(data_dir: Path) -> None:
-    """milvus-lite lets one process open a ``.db`` folder (a flock on its ``LOCK`` file):
-    say so, and how to share it, instead of its "Open local milvus failed"."""
-    from milvus_lite.db import LOCK_FILENAME
-    from milvus_lite.server_manager import server_manager_instance
-
-    if str(data_dir.resolve()) in server_manager_instance._servers or not (data_dir / LOCK_FILENAME).exists():
-        return  # this process serves it already, or nobody ever opened it
-    import fcntl
-
-    try:
-        with open(data_dir / LOCK_FILENAME, "rb") as fh:  # taken and let go at once
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        raise IndexLockedError(
-            f"{data_dir} (RETRIEVER_MILVUS_URI) is open in another process, and milvus-lite lets "
-            "one process open it; to share it, serve it with `milvus-lite server --data-dir "
-            f"{data_dir} --host 127.0.0.1 --port 19530` and set "
-            "RETRIEVER_MILVUS_URI=http://127.0.0.1:19530") from None
-    except OSError as exc:
-        raise StorageError(f"cannot open {data_dir} (RETRIEVER_MILVUS_URI): {exc.strerror}") from exc
-
-
-def _call(settings, what: str, function, *args, **kwargs):
-    """``function(*args, **kwargs)``, a pymilvus call, with its failures as domain errors that
-    name the server and what was being done."""
-    pymilvus = _milvus()
-    try:
-        return function(*args, **kwargs)
-    except pymilvus.MilvusException as exc:
-        raise _milvus_error(settings, what, exc) from None
-    except ConnectionError as exc:
-        raise StorageError(f"cannot {what} on the Milvus server {settings.milvus_uri}: {exc}") from None
-
-
-def _milvus_error(settings, what: str, exc) -> RetrievalError:
-    code = getattr(exc, "code", None)
-    message = str(getattr(exc, "message", "") or exc).strip()
-    where = f"the Milvus server {settings.milvus_uri}"
-    lowered = message.lower()
-    if code == 1800 or "auth" in lowered or "credential" in lowered or "token" in lowered or "unauthenticated" in lowered:
-        return ConfigError(f"{where} refused the credentials (RETRIEVER_MILVUS_TOKEN) while trying to {what}: {message}")
-    if code == 2 or "connect" in lowered or "unavailable" in lowered or "deadline" in lowered or "timeout" in lowered:
-        return StorageError(f"cannot reach {where} (RETRIEVER_MILVUS_URI) to {what}: {message}; is it running?")
-    if "not found" in lowered or "can't find" in lowered or "doesn't exist" in lowered or "not exist" in lowered:
-        return IndexMissingError(f"{where}: cannot {what}: {message}")
-    return StorageError(f"{where} failed to {what}: {message}")

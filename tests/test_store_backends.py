@@ -274,7 +274,7 @@ def test_collections_are_loaded_after_a_restart(tmp_path, corpus):
 
 @needs_milvus
 def test_long_article_text_round_trips(tmp_path):
-    from retrieval.milvus_store import TEXT_PART
+    from retrieval.milvus_schema import TEXT_PART
 
     sentences = " ".join(f"Sentence number {i} tells of the émigré’s long journey." for i in range(900))
     assert len(sentences) > 2 * TEXT_PART
@@ -371,10 +371,10 @@ def test_refused_credentials_name_the_setting_not_the_token():
     from pymilvus import MilvusException
 
     from retrieval.errors import ConfigError
-    from retrieval.milvus_store import _milvus_error
+    from retrieval.milvus_client import translate_error
 
     settings = Settings(store="milvus", milvus_uri="http://127.0.0.1:19530", milvus_token="root:s3cret")
-    error = _milvus_error(settings, "connect", MilvusException(code=1800, message="auth check failure, please check username and password"))
+    error = translate_error(settings, "connect", MilvusException(code=1800, message="auth check failure, please check username and password"))
     assert isinstance(error, ConfigError) and "RETRIEVER_MILVUS_TOKEN" in str(error)
     assert "s3cret" not in str(error) and "s3cret" not in repr(settings)
 
