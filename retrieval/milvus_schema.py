@@ -281,10 +281,19 @@ SCHEMAS = {"chunks": _schema_chunks, "articles": _schema_articles, "texts": _sch
             "alerts": _schema_alerts, "meta": _schema_meta}
 
 
-def create_collections(client, settings, model: str, dimension: int, chunking: dict[str, int]) -> None:
+#: Collections an index made before them gains when it is opened for writing (they start
+#: empty, as the embedded store's feeds and alert tables do).
+LATER = ("feeds", "topics", "alerts")
+
+
+def create_collections(client, settings, model: str, dimension: int, chunking: dict[str, int],
+                       kinds: tuple[str, ...] = tuple(SCHEMAS)) -> None:
+    """Make, index and load the collections ``kinds`` (all: a new index, its manifest last)."""
     pymilvus = load_pymilvus()
     prefix = settings.milvus_collection
     for kind, schema in SCHEMAS.items():
+        if kind not in kinds:
+            continue
         name = f"{prefix}_{kind}"
         index = client.prepare_index_params()
         if kind == "chunks":

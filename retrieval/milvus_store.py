@@ -89,6 +89,7 @@ from retrieval.milvus_schema import (
     CONSISTENCY,
     FEED_FIELDS,
     HIT_FIELDS,
+    LATER,
     PLACEHOLDER,
     SCHEMAS,
     SOURCE_FIELDS,
@@ -218,11 +219,19 @@ class MilvusStore:
         present = call(settings, "list the collections", client.list_collections)
         if f"{prefix}_meta" not in present:
             return None
-        missing = [n for n in names if n not in present]
-        if missing:
+        missing = [kind for kind in SCHEMAS if f"{prefix}_{kind}" not in present]
+        if missing and set(missing) <= set(LATER) and not settings.read_only:
+            log.info("adding %s to Milvus collection %r", ", ".join(missing), prefix)
+            create_collections(client, settings, "", 0, {}, kinds=tuple(missing))
+        elif missing and set(missing) <= set(LATER):
+            raise IndexFormatError(
+                f"Milvus collection {prefix!r} at {settings.milvus_uri} was made by an older version "
+                f"without {', '.join(missing)}; open it once without RETRIEVER_READ_ONLY to add them")
+        elif missing:
             raise IndexFormatError(
                 f"Milvus collection {prefix!r} at {settings.milvus_uri} is incomplete: "
-                f"{', '.join(missing)} missing; drop the other collections of that prefix and ingest again")
+                f"{', '.join(prefix + '_' + kind for kind in missing)} missing; drop the other "
+                "collections of that prefix and ingest again")
         for name in names:  # a collection is not loaded after a restart or a release
             call(settings, f"load {name}", client.load_collection, name, timeout=TIMEOUT)
         rows = call(settings, f"read {prefix}_meta", client.query, f"{prefix}_meta",

@@ -577,3 +577,28 @@ def test_one_feed_watcher_per_milvus_index(lite_server):
         if other.poll() is None:
             other.kill()
         store.close()
+
+
+@needs_milvus
+def test_an_index_made_before_feeds_gains_them_and_a_broken_one_is_named(tmp_path, corpus):
+    from pymilvus import MilvusClient
+
+    from retrieval.errors import IndexFormatError
+
+    with open_engine("milvus", tmp_path, create=True) as engine:
+        engine.ingest([str(corpus)])
+    admin = MilvusClient(uri=str(tmp_path / "milvus.db"))
+    for kind in ("feeds", "topics", "alerts"):  # as the first version of the store made it
+        admin.drop_collection(f"news_test_{kind}")
+    read_only = settings_for("milvus", tmp_path, read_only=True)
+    with pytest.raises(IndexFormatError, match="open it once without RETRIEVER_READ_ONLY"):
+        Engine.open(read_only, embedder=HashEmbedder())
+    with open_engine("milvus", tmp_path) as engine:
+        assert engine.feeds() == [] and engine.stats().articles == ARTICLES
+        assert engine.add_feed("https://feeds.example/rss")[1]
+    with Engine.open(read_only, embedder=HashEmbedder()) as engine:
+        assert [f.url for f in engine.feeds()] == ["https://feeds.example/rss"]
+    admin.drop_collection("news_test_texts")
+    with pytest.raises(IndexFormatError, match="news_test_texts missing"):
+        open_engine("milvus", tmp_path)
+    admin.close()
