@@ -142,6 +142,17 @@ def test_dense_ranks_agree(engines, corpus):
         assert [round(s, 2) for _, s in m] == pytest.approx([round(s, 2) for _, s in e], abs=0.02)
 
 
+def test_document_frequencies_agree(engines, corpus):
+    """Chunks holding a word: FTS5 (Porter stems) and Milvus (milvus-lite counts through its
+    BM25 index, a server through TEXT_MATCH) agree on the corpus's made-up words."""
+    words = sorted({w.lower().strip(".") for w in _question(corpus, 1, 40).split()})
+    e, m = engines["embedded"].store, engines["milvus"].store
+    assert m.lite
+    agree = [w for w in words if e.document_frequency(w) == m.document_frequency(w) > 0]
+    assert len(agree) >= 0.8 * len(words), (words, agree)
+    assert m.document_frequency("zzzqqq") == e.document_frequency("zzzqqq") == 0
+
+
 def test_hybrid_results_overlap(engines, corpus):
     for i in range(ARTICLES):
         question = _question(corpus, i, 10)
