@@ -392,7 +392,7 @@ def stats(ctx, index, as_json: bool) -> None:
         click.echo(
             f"index:        {s.path}\narticles:     {s.articles}\nchunks:       {s.chunks}\n"
             f"model:        {s.model} ({s.dimension} dimensions)\n"
-            f"size:         {s.index_bytes / 1e6:.1f} MB\nlast ingest:  {s.last_ingest or 'never'}\n"
+            f"size:         {_size(s.index_bytes)}\nlast ingest:  {s.last_ingest or 'never'}\n"
             f"oldest:       {s.oldest_published or 'unknown'}\nnewest:       {s.newest_published or 'unknown'}"
         )
 
@@ -458,6 +458,10 @@ def migrate(ctx, to: str | None, from_: str | None, index) -> None:
             click.echo(f"{received[-1] if received else 'SIGINT'}: copy stopped. The batches copied are kept; "
                        "run the same command again to copy the rest.", err=True)
             sys.exit(128 + (signal.SIGTERM if received and received[-1] == "SIGTERM" else signal.SIGINT))
+
+
+def _size(index_bytes: int | None) -> str:
+    return f"{index_bytes / 1e6:.1f} MB" if index_bytes is not None else "kept by the server"
 
 
 from retrieval.cli_live import register  # noqa: E402 (it uses the helpers above)

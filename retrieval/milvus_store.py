@@ -328,9 +328,10 @@ class MilvusStore:
         self._counts = (generation, counts)
         return counts
 
-    def size_bytes(self) -> int:
-        """0: the bytes are the server's (its storage and memory), not visible to a client."""
-        return 0
+    def size_bytes(self) -> int | None:
+        """None: the bytes are the server's (its object storage and memory), which a client
+        does not see."""
+        return None
 
     def published_range(self) -> DateRange:
         value = self._meta_value("published") or [0, 0]

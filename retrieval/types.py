@@ -319,7 +319,7 @@ class Stats:
     chunks: int
     model: str
     dimension: int
-    index_bytes: int
+    index_bytes: int | None  # None on a server (RETRIEVER_STORE=milvus): not known here
     last_ingest: str | None
     newest_published: date | None
     path: str

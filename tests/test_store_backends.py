@@ -95,6 +95,7 @@ def test_same_articles_chunks_and_dates(engines):
     assert (embedded.oldest_published, embedded.newest_published) == (date(2024, 3, 1), date(2024, 3, 12))
     assert milvus.model == embedded.model == "hash-256" and milvus.dimension == 256
     assert "news_test" in milvus.path
+    assert milvus.index_bytes is None and embedded.index_bytes > 0  # a server's bytes are its own
 
 
 def test_chunks_and_articles_read_back_the_same(engines):
@@ -442,6 +443,9 @@ def test_one_process_ingests_another_searches(lite_server, tmp_path, corpus):
         found = cli("search", question, "-k", "1", "--json", env=env)
         assert found.returncode == 0, found.stderr
         assert json.loads(found.stdout)["results"][0]["url"] == "https://news.example/late/1"
+        stats = cli("stats", env=env)
+        assert stats.returncode == 0 and "kept by the server" in stats.stdout, stats.stdout + stats.stderr
+        assert f"articles:     {ARTICLES + 2}" in stats.stdout
         removed = cli("remove", "https://news.example/late/1", env=env)
         assert removed.returncode == 0, removed.stderr
         assert engine.stats().articles == ARTICLES + 1
