@@ -65,7 +65,14 @@ def connect(settings, *, create: bool = False):
                 raise StorageError(f"cannot create {folder} for RETRIEVER_MILVUS_URI={uri}: {exc.strerror}") from exc
         check_lite_lock(Path(uri).expanduser())
     token = settings.milvus_token.get_secret_value()
-    return call(settings, "connect", pymilvus.MilvusClient, uri=uri, token=token, timeout=TIMEOUT)
+    options = {}
+    if uri.endswith(".db"):
+        # pymilvus pings an idle connection every 10 s, which a Milvus server allows; the
+        # milvus-lite server this process starts answers a few with GOAWAY "too_many_pings",
+        # which gRPC prints on stderr. Nothing sits between this process and that server.
+        options["grpc_options"] = {"grpc.keepalive_time_ms": 2**31 - 1,
+                                   "grpc.keepalive_permit_without_calls": 0}
+    return call(settings, "connect", pymilvus.MilvusClient, uri=uri, token=token, timeout=TIMEOUT, **options)
 
 
 def check_lite_lock(data_dir: Path) -> None:
