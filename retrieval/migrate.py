@@ -2,9 +2,10 @@
 stored vectors (never embedded again), the other sources folded into stories, the feeds with
 their polling state, and the topic subscriptions.
 
-Resumable and idempotent: an article, source, feed or subscription the target already holds is
-skipped, so a copy that was stopped (Ctrl-C, a lost connection) is finished by running it
-again, and running it on a finished copy adds nothing. Articles are copied in batches, one
+Resumable and idempotent: what the target already holds is skipped (an article in the same
+version, by content hash; a newer version replaces the older one), so a copy that was stopped
+(Ctrl-C, a lost connection) is finished by running it again, and running it on a finished copy
+adds nothing. Articles are copied in batches, one
 transaction each, in the order the source stored them.
 
 Not copied: MinHash signatures (the target's next ingest computes the missing ones, see
@@ -35,9 +36,10 @@ BATCH_ARTICLES = 200
 @dataclass
 class CopyReport:
     """What one copy did; ``articles`` counts those copied now, ``present`` those the target
-    already held."""
+    already held in the same version (same content hash)."""
 
     articles: int = 0
+    updated: int = 0  # of ``articles``: an older version was in the target
     chunks: int = 0
     present: int = 0
     sources: int = 0
@@ -45,7 +47,8 @@ class CopyReport:
     subscriptions: int = 0
 
     def summary(self) -> str:
-        return (f"{self.articles} article(s) copied ({self.chunks} chunks, vectors reused), "
+        updated = f", {self.updated} of them newer versions" if self.updated else ""
+        return (f"{self.articles} article(s) copied ({self.chunks} chunks, vectors reused{updated}), "
                 f"{self.present} already there; {self.sources} folded source(s), {self.feeds} "
                 f"feed(s), {self.subscriptions} subscription(s) copied")
 
@@ -71,15 +74,17 @@ def copy_index(source: Store, target: Store, *, batch_articles: int = BATCH_ARTI
             group = ids[start: start + batch_articles]
             with writer.batch() as batch:
                 for article_id in group:
-                    if target.resolve(article_id) is not None:
+                    held = target.article_hash(article_id)
+                    if held is not None and held == source.article_hash(article_id):
                         report.present += 1
                         continue
                     article = source.article(article_id)
                     if article is None:  # removed from the source meanwhile
                         continue
                     _, chunks, vectors = source.article_chunks(article_id)
-                    batch.put(article, chunks, vectors)
+                    batch.put(article, chunks, vectors)  # replaces an older version in the target
                     report.articles += 1
+                    report.updated += held is not None
                     report.chunks += len(chunks)
             if progress is not None:
                 progress(report, len(ids))
@@ -93,13 +98,13 @@ def copy_index(source: Store, target: Store, *, batch_articles: int = BATCH_ARTI
     now = datetime.now(timezone.utc)
     for feed in source.feeds():
         if target.feed(feed.url) is None:
-            target.put_feed(feed.url, feed.every_minutes, feed.source, now)
+            target.put_feed(feed.url, feed.every_minutes, feed.source, feed.added_at or now)
             target.save_poll(feed, added=feed.articles_added)
             report.feeds += 1
     held = {(s.chat, s.topic.casefold()) for s in target.subscriptions()}
     for subscription in source.subscriptions():
         if (subscription.chat, subscription.topic.casefold()) not in held:
-            target.put_subscription(subscription.chat, subscription.topic, now)
+            target.put_subscription(subscription.chat, subscription.topic, subscription.added_at)
             report.subscriptions += 1
     log.info("copy: %s", report.summary())
     return report

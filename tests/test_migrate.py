@@ -203,3 +203,19 @@ def test_retriever_migrate_needs_one_direction_and_an_index_to_copy(tmp_path):
     missing = cli("--index", str(tmp_path / "nothing"), "migrate", "--to", "milvus",
                   env={"RETRIEVER_MILVUS_URI": str(tmp_path / "milvus.db")})
     assert missing.returncode == 1 and "no index at" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_an_article_changed_since_the_last_copy_is_copied_again(source, tmp_path):
+    target = _target(tmp_path / "target", source.store)
+    copy_index(source.store, target)
+    story_id = source.store.article_ids()[-1]  # the seed story (with its folded copy)
+    article = source.store.article(story_id)
+    changed = type(article)(**{**article.__dict__, "text": article.text + "\n\nAn update: talks resume on Monday."})
+    with source.store.writing() as writer, writer.batch() as batch:
+        _, chunks, vectors = source.store.article_chunks(story_id)
+        batch.put(changed, chunks, vectors)
+    again = copy_index(source.store, target)
+    assert (again.articles, again.updated, again.present) == (1, 1, 24)
+    assert target.article(story_id).text.endswith("talks resume on Monday.")
+    assert target.counts() == source.store.counts()
+    target.close()
