@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import http.server
+import os
 import threading
 from pathlib import Path
 
@@ -11,6 +13,19 @@ SEED = ROOT / "corpus" / "000_1630563cb37a9090.txt"
 SHARED = ROOT.parent / "shared"
 #: RETRIEVER_FETCH_ALLOW for tests that ingest from a LocalSite (the guard refuses loopback).
 LOOPBACK = "127.0.0.1"
+#: The release check against a real Milvus (docs/SCALE_OUT.md): with TEST_MILVUS_URI set, the
+#: store tests put their collections on that server (analyzer TEST_MILVUS_ANALYZER, default
+#: english), one prefix per test folder; without it, on milvus-lite in the test's tmp_path.
+TEST_MILVUS_URI = os.environ.get("TEST_MILVUS_URI", "")
+
+
+def milvus_fields(folder: Path) -> dict[str, str]:
+    """The Milvus settings of a test whose files live in ``folder``."""
+    if TEST_MILVUS_URI:
+        prefix = "t" + hashlib.sha1(str(folder).encode()).hexdigest()[:12]
+        return {"milvus_uri": TEST_MILVUS_URI, "milvus_collection": prefix,
+                "milvus_analyzer": os.environ.get("TEST_MILVUS_ANALYZER", "english")}
+    return {"milvus_uri": str(folder / "milvus.db"), "milvus_analyzer": "standard"}
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):

@@ -28,7 +28,7 @@ try:
 except ImportError as exc:  # the dev extra installs both
     NO_MILVUS = f"pymilvus / milvus-lite cannot be imported ({exc}); pip install -e '.[dev]'"
 needs_milvus = pytest.mark.skipif(bool(NO_MILVUS), reason=NO_MILVUS or "installed")
-from support import SEED
+from support import SEED, milvus_fields
 
 NOW = datetime(2024, 3, 30, tzinfo=timezone.utc)
 
@@ -60,8 +60,7 @@ def source(tmp_path):
 
 def _settings(kind: str, folder) -> Settings:
     if kind == "milvus":
-        return Settings(store="milvus", milvus_uri=str(folder / "milvus.db"), milvus_analyzer="standard",
-                        model=HashEmbedder().name)
+        return Settings(store="milvus", model=HashEmbedder().name, **milvus_fields(folder))
     return Settings(index=folder, model=HashEmbedder().name)
 
 

@@ -20,7 +20,7 @@ from retrieval.embeddings import HashEmbedder
 from retrieval.engine import Engine
 from retrieval.errors import IndexMissingError, ModelMismatchError, RetrievalError
 from retrieval.types import Filters
-from support import ROOT, SEED
+from support import ROOT, SEED, milvus_fields
 
 try:
     import milvus_lite  # noqa: F401
@@ -37,8 +37,8 @@ ARTICLES, WORDS = 12, 300  # about 3 chunks each
 
 def settings_for(backend: str, folder, **fields) -> Settings:
     if backend == "milvus":
-        return Settings(store="milvus", milvus_uri=str(folder / "milvus.db"), milvus_analyzer="standard",
-                        milvus_collection="news_test", index=folder / "unused", **fields)
+        return Settings(store="milvus", **{"milvus_collection": "news_test", **milvus_fields(folder)},
+                        index=folder / "unused", **fields)
     return Settings(index=folder / "index", **fields)
 
 
