@@ -41,8 +41,8 @@ chunks are complete: re-ingesting skips it only then); the generation is bumped 
 crash between two of those steps can leave chunks of an article without its row: searches
 may find them until the same ingest runs again, which deletes and rewrites them.
 
-One process writes at a time (an ingest, the watcher, the bot's /add): nothing in Milvus
-can hold a lock, so this is not enforced across processes (within one, writes queue).
+One process writes at a time (an ingest, the watcher, the bot's /add): a write session holds
+a lease in ``P_meta`` (see ``_take_write_lease``), and within a process writes queue.
 
 Fusion: :meth:`MilvusStore.candidates` sends the dense and the BM25 request in one
 ``hybrid_search`` with an RRF ranker (k = 60, unweighted); the product adds the recency prior
@@ -81,7 +81,7 @@ import numpy as np
 
 from retrieval.dupes import PARAMS as DUPES_PARAMS
 from retrieval.dupes import Signature
-from retrieval.errors import IndexFormatError, IndexReadOnlyError, ModelMismatchError
+from retrieval.errors import IndexFormatError, IndexLockedError, IndexReadOnlyError, ModelMismatchError
 from retrieval.milvus_client import TIMEOUT, call, connect, ints, load_pymilvus, quote, strings
 from retrieval.milvus_schema import (
     ARTICLE_FIELDS,
@@ -126,6 +126,14 @@ LATEST_DAY_WALK = 14
 #: polling, renewed after each feed polled (one feed takes at most RETRIEVER_FEED_BUDGET, 300 s
 #: by default), let go at the end; a watcher killed mid-round leaves it to lapse.
 WATCH_LEASE = 15 * 60
+#: Seconds a writer's lease lasts unless renewed: taken when a write session starts, renewed
+#: by every batch it commits (an ingest embeds one batch of up to 2,048 chunks between two
+#: commits: about a minute on 2 cores), let go at its end; a writer killed mid-session leaves
+#: it to lapse.
+WRITE_LEASE = 10 * 60
+#: Seconds between taking a lease and reading it back: two processes that took it in the same
+#: instant (Milvus has no compare-and-set) find the one whose write landed last.
+LEASE_SETTLE = 0.2
 #: This process, as a lease holder.
 _OWNER = f"pid {os.getpid()} on {socket.gethostname()}"
 
@@ -736,13 +744,37 @@ class MilvusStore:
         other processes); the collections are flushed at its end."""
         self.require_writable()
         with self._write_lock:
+            self._take_write_lease()
             writer = MilvusWriter(self)
             try:
                 yield writer
             finally:
-                if writer.committed:
-                    for kind in SCHEMAS:
-                        self._do(f"flush {self._name(kind)}", "flush", self._name(kind))
+                try:
+                    if writer.committed:
+                        for kind in SCHEMAS:
+                            self._do(f"flush {self._name(kind)}", "flush", self._name(kind))
+                finally:
+                    self._put_meta({"writer": {"owner": _OWNER, "until": 0}})
+
+    def _take_write_lease(self) -> None:
+        """One writing process at a time, across machines: a lease in ``P_meta`` (the embedded
+        store's ``write.lock``). Another live holder is refused with its name; two processes
+        taking it at once both read it back, and the one whose write did not land is refused.
+        (Without it, two writers would reserve the same chunk ids.)"""
+        lease = self._meta_value("writer")
+        if lease and lease.get("owner") != _OWNER and lease.get("until", 0) > time.time():
+            raise IndexLockedError(self._held_by(lease))
+        self._put_meta({"writer": {"owner": _OWNER, "until": time.time() + WRITE_LEASE}})
+        time.sleep(LEASE_SETTLE)
+        lease = self._meta_value("writer") or {}
+        if lease.get("owner") != _OWNER:
+            raise IndexLockedError(self._held_by(lease))
+
+    def _held_by(self, lease: dict) -> str:
+        left = max(0, int(lease.get("until", 0) - time.time()))
+        return (f"{self.location} is being written by {lease.get('owner', 'another process')}; one "
+                f"writer at a time: run this again when it is done (its lease lapses in {left} s if it "
+                "was killed)")
 
 
 class MilvusWriter:
@@ -835,7 +867,8 @@ class MilvusWriter:
                 oldest = min([d for d in (oldest, *days) if d])
                 newest = max(newest, *days)
         update = {"generation": int(meta.get("generation") or 0) + 1, "last_ingest": added_at,
-                  "published": [oldest, newest]}
+                  "published": [oldest, newest],
+                  "writer": {"owner": _OWNER, "until": time.time() + WRITE_LEASE}}  # renewed
         if total:
             update["max_chunk_id"] = next_id + total - 1
         store._put_meta(update)

@@ -18,7 +18,7 @@ from index_support import write_corpus
 from retrieval import Settings
 from retrieval.embeddings import HashEmbedder
 from retrieval.engine import Engine
-from retrieval.errors import IndexMissingError, ModelMismatchError, RetrievalError
+from retrieval.errors import IndexLockedError, IndexMissingError, ModelMismatchError, RetrievalError
 from retrieval.types import Filters
 from support import ROOT, SEED, milvus_fields
 
@@ -592,6 +592,40 @@ def test_one_feed_watcher_per_milvus_index(lite_server):
         if other.poll() is None:
             other.kill()
         store.close()
+
+
+@needs_milvus
+def test_one_writing_process_per_milvus_index(lite_server, corpus):
+    """A write session in another process holds the writer's lease: an ingest here is refused
+    with its name, and goes through once the other session ends (two writers would reserve
+    the same chunk ids)."""
+    import subprocess
+    import sys
+
+    uri, _ = lite_server
+    settings = Settings(store="milvus", milvus_uri=uri, milvus_analyzer="standard", milvus_collection="writers")
+    engine = Engine.open(settings, embedder=HashEmbedder(), create=True)
+    engine.ingest([str(corpus)])  # the collections exist before the other process opens them
+    code = ("import sys\nfrom retrieval import Settings\nfrom retrieval.stores import find_store\n"
+            f"store = find_store(Settings(store='milvus', milvus_uri={uri!r}, milvus_collection='writers'))\n"
+            "with store.writing():\n    print('writing', flush=True)\n    sys.stdin.readline()\n"
+            "store.close()\n")
+    other = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             text=True, cwd=ROOT)
+    try:
+        assert other.stdout.readline().strip() == "writing"
+        with pytest.raises(IndexLockedError, match=f"being written by pid {other.pid} on .*one writer at a time"):
+            engine.remove(engine.store.article_ids()[0])
+        assert engine.stats().articles == ARTICLES  # nothing was written
+        other.stdin.write("\n")
+        other.stdin.flush()
+        assert other.wait(timeout=60) == 0
+        assert engine.remove(engine.store.article_ids()[0]) is not None
+        assert engine.stats().articles == ARTICLES - 1
+    finally:
+        if other.poll() is None:
+            other.kill()
+        engine.close()
 
 
 @needs_milvus
