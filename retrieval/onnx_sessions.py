@@ -59,10 +59,11 @@ class Sessions:
         self._made = 0
         self._wide = None
 
-    def open(self) -> None:
-        """Make the first one-thread session now: a broken model file fails here, at load, and
-        the first question does not wait for it."""
-        with self.session(wide=False):
+    def open(self, *, wide: bool = False) -> None:
+        """Make the session the model's calls use when alone now (``wide``: the one with every
+        core, else a one-thread one): a broken model file fails here, at load, and the first
+        call does not wait for it."""
+        with self.session(wide=wide):
             pass
 
     def _make(self, threads: int):

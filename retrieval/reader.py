@@ -52,7 +52,7 @@ class OnnxReader:
 
             meta = json.loads((folder / "reader.json").read_text())
             self._sessions = Sessions(folder / "model.onnx")
-            self._sessions.open()
+            self._sessions.open(wide=True)  # every call reads a batch: alone, it takes every core
             self._tokenizers = {}
             for unit, length in meta["max_length"].items():
                 tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
@@ -61,7 +61,7 @@ class OnnxReader:
                 self._tokenizers[unit] = tok
         except (OSError, ValueError, KeyError, RuntimeError) as exc:
             raise ModelLoadError(f"cannot load the reader in {folder}: {exc}") from exc
-        with self._sessions.session(wide=False) as session:
+        with self._sessions.session(wide=True) as session:
             self._inputs = {i.name for i in session.get_inputs()}
         self.name = str(folder)
         self.meta = meta

@@ -45,6 +45,15 @@ def test_a_call_alone_gets_every_core_and_one_beside_it_gets_one_thread(model):
         assert again is alone  # made once, reused
 
 
+def test_open_makes_the_session_a_call_alone_uses(model):
+    for wide, threads in ((True, 2), (False, 1)):
+        sessions = Sessions(model, Cores(2))
+        sessions.open(wide=wide)
+        assert sessions._made == (0 if wide else 1) and (sessions._wide is not None) == wide
+        with sessions.session(wide=wide) as session:
+            assert _threads(session) == threads
+
+
 def test_concurrent_calls_never_take_more_cores_than_there_are(model):
     cores = Cores(2)
     sessions = Sessions(model, cores)
