@@ -560,37 +560,54 @@ def test_both_stores_implement_the_whole_interface():
                 assert name in getattr(cls.__init__, "__code__").co_names or hasattr(cls, name), (cls, name)
 
 
+class _OtherProcess:
+    """A process that opens the Milvus index at ``uri`` (collection prefix ``collection``), runs
+    ``store.<held>`` as a context manager, prints what it yields and holds it until
+    :meth:`let_go`."""
+
+    def __init__(self, uri: str, collection: str, held: str):
+        import subprocess
+        import sys
+
+        code = ("import sys\nfrom retrieval import Settings\nfrom retrieval.stores import find_store\n"
+                f"store = find_store(Settings(store='milvus', milvus_uri={uri!r}, milvus_collection={collection!r}))\n"
+                f"with store.{held} as got:\n    print(got is not False, flush=True)\n    sys.stdin.readline()\n"
+                "store.close()\n")
+        self.process = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, text=True, cwd=ROOT)
+        self.pid = self.process.pid
+        self.holds = self.process.stdout.readline().strip() == "True"
+
+    def let_go(self) -> None:
+        self.process.stdin.write("\n")
+        self.process.stdin.flush()
+        assert self.process.wait(timeout=60) == 0
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+
+
 @needs_milvus
 def test_one_feed_watcher_per_milvus_index(lite_server):
     """The watcher's lease in another process: this one stands by, and names it; once it is
     let go, this one watches."""
-    import subprocess
-    import sys
-
     from retrieval.stores import create_store
 
     uri, _ = lite_server
     settings = Settings(store="milvus", milvus_uri=uri, milvus_analyzer="standard")
     store = create_store(settings, model="hash-4", dimension=4, chunking={})
-    code = ("import sys\nfrom retrieval import Settings\nfrom retrieval.stores import find_store\n"
-            f"store = find_store(Settings(store='milvus', milvus_uri={uri!r}))\n"
-            "with store.watching() as mine:\n    print(mine, flush=True)\n    sys.stdin.readline()\n"
-            "store.close()\n")
-    other = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                             text=True, cwd=ROOT)
+    other = _OtherProcess(uri, settings.milvus_collection, "watching()")
     try:
-        assert other.stdout.readline().strip() == "True"
+        assert other.holds
         with store.watching() as mine:
             assert not mine
         assert store.watcher().startswith(f"pid {other.pid} on ")
-        other.stdin.write("\n")
-        other.stdin.flush()
-        assert other.wait(timeout=60) == 0
+        other.let_go()
         with store.watching() as mine:
             assert mine
     finally:
-        if other.poll() is None:
-            other.kill()
+        other.kill()
         store.close()
 
 
@@ -599,32 +616,21 @@ def test_one_writing_process_per_milvus_index(lite_server, corpus):
     """A write session in another process holds the writer's lease: an ingest here is refused
     with its name, and goes through once the other session ends (two writers would reserve
     the same chunk ids)."""
-    import subprocess
-    import sys
-
     uri, _ = lite_server
     settings = Settings(store="milvus", milvus_uri=uri, milvus_analyzer="standard", milvus_collection="writers")
     engine = Engine.open(settings, embedder=HashEmbedder(), create=True)
     engine.ingest([str(corpus)])  # the collections exist before the other process opens them
-    code = ("import sys\nfrom retrieval import Settings\nfrom retrieval.stores import find_store\n"
-            f"store = find_store(Settings(store='milvus', milvus_uri={uri!r}, milvus_collection='writers'))\n"
-            "with store.writing():\n    print('writing', flush=True)\n    sys.stdin.readline()\n"
-            "store.close()\n")
-    other = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                             text=True, cwd=ROOT)
+    other = _OtherProcess(uri, "writers", "writing()")
     try:
-        assert other.stdout.readline().strip() == "writing"
+        assert other.holds
         with pytest.raises(IndexLockedError, match=f"being written by pid {other.pid} on .*one writer at a time"):
             engine.remove(engine.store.article_ids()[0])
         assert engine.stats().articles == ARTICLES  # nothing was written
-        other.stdin.write("\n")
-        other.stdin.flush()
-        assert other.wait(timeout=60) == 0
+        other.let_go()
         assert engine.remove(engine.store.article_ids()[0]) is not None
         assert engine.stats().articles == ARTICLES - 1
     finally:
-        if other.poll() is None:
-            other.kill()
+        other.kill()
         engine.close()
 
 
