@@ -26,12 +26,32 @@ MAX_ONE_THREAD = 4
 
 
 class Cores:
-    """The cores onnxruntime calls of one process may take at once, shared by its models."""
+    """The cores onnxruntime calls of one process may take at once, shared by its models.
 
-    def __init__(self, total: int | None = None):
+    Processes that answer side by side (:mod:`retrieval.workers`) also share a count of the
+    cores their calls hold (``shared``, a ``multiprocessing.Value``): a call takes every core
+    only when no call runs in any of them, else one thread. Each process still waits only for
+    its own cores; two processes' one-thread calls run side by side.
+    """
+
+    def __init__(self, total: int | None = None, shared=None):
         self.total = max(1, total or os.cpu_count() or 1)
         self.busy = 0
         self.changed = threading.Condition()
+        self.shared = shared
+
+    def alone(self) -> bool:
+        """Whether no onnxruntime call runs, in this process or those it shares cores with."""
+        if self.busy:
+            return False
+        return self.shared is None or self.shared.value == 0
+
+    def add(self, taken: int) -> None:
+        """Count ``taken`` more cores as busy (fewer, if negative); called with ``changed`` held."""
+        self.busy += taken
+        if self.shared is not None:
+            with self.shared.get_lock():
+                self.shared.value += taken
 
 
 #: The process's cores: the embedding model and the reader take from the same count.
@@ -86,7 +106,7 @@ class Sessions:
         """A session to run on and the cores it holds; called with the condition held."""
         cores = self._cores
         while True:
-            if wide and cores.total > 1 and cores.busy == 0:
+            if wide and cores.total > 1 and cores.alone():
                 if self._wide is None:
                     self._wide = self._make(cores.total)
                 return self._wide, cores.total
@@ -107,12 +127,12 @@ class Sessions:
         one-thread one; waits while every core is taken."""
         with self._cores.changed:
             session, taken = self._take(wide)
-            self._cores.busy += taken
+            self._cores.add(taken)
         try:
             yield session
         finally:
             with self._cores.changed:
-                self._cores.busy -= taken
+                self._cores.add(-taken)
                 if session is not self._wide:
                     self._idle.append(session)
                 self._cores.changed.notify_all()

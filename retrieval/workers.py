@@ -50,13 +50,17 @@ class Questions(Protocol):
 _engine: Engine | RetrievalError | None = None
 
 
-def _start(settings: Settings, vector_cache: int) -> None:
+def _start(settings: Settings, vector_cache: int, cores) -> None:
     """Open the worker's engine and load its question model, before the first question. An
     error is kept and raised by every call (an initializer that raises would only print a
-    traceback and leave the caller an unexplained broken pool)."""
+    traceback and leave the caller an unexplained broken pool). ``cores`` counts the cores the
+    workers' onnxruntime calls hold, so that a call takes every core only when it runs alone
+    (:class:`~retrieval.onnx_sessions.Cores`)."""
+    from retrieval import onnx_sessions
     from retrieval.engine import Engine
 
     global _engine
+    onnx_sessions.CORES.shared = cores
     try:
         engine = Engine.open(settings.model_copy(update={"read_only": True}), vector_cache=vector_cache)
         engine.embedder.embed(["warm up"])
@@ -101,10 +105,12 @@ class Workers:
                 raise WorkerError("the question workers are closed")
             if self._pool is None:
                 # spawn, not fork: the parent holds onnxruntime and FAISS threads and SQLite
-                # connections, which a forked child must not inherit.
+                # connections, which a forked child must not inherit. A fresh set gets a fresh
+                # count of busy cores (a worker that died may have left its call counted).
+                context = multiprocessing.get_context("spawn")
                 self._pool = ProcessPoolExecutor(
-                    self._processes, mp_context=multiprocessing.get_context("spawn"),
-                    initializer=_start, initargs=(self._settings, self._vector_cache))
+                    self._processes, mp_context=context, initializer=_start,
+                    initargs=(self._settings, self._vector_cache, context.Value("i", 0)))
             return self._pool
 
     def _result(self, future, pool: ProcessPoolExecutor) -> Any:

@@ -88,3 +88,19 @@ def test_a_model_file_that_cannot_load_fails_when_opened(tmp_path):
         sessions.open()
     with pytest.raises(ModelLoadError):  # again: the failed one is not counted as made
         sessions.open()
+
+
+def test_processes_sharing_a_count_of_busy_cores_take_every_core_only_when_none_runs(model):
+    """Worker processes share one count (retrieval/workers.py); two Cores on one Value stand in
+    for two processes here."""
+    import multiprocessing
+
+    count = multiprocessing.get_context("spawn").Value("i", 0)
+    first, second = Sessions(model, Cores(2, count)), Sessions(model, Cores(2, count))
+    with first.session(wide=True) as alone:
+        assert _threads(alone) == 2 and count.value == 2
+        with second.session(wide=True) as beside:
+            assert _threads(beside) == 1 and count.value == 3  # its own core is free: no wait
+    assert count.value == 0
+    with second.session(wide=True) as again:
+        assert _threads(again) == 2
