@@ -75,8 +75,9 @@ class BotSettings(BaseSettings):
         description="Processes that answer questions (/ask, /search, lookups), each with its own "
         "read-only view of the index; 0 = the bot's own process. One process uses one core for "
         "the Python part of a question: on a machine with several cores and many users at once, "
-        "set it to the number of cores (2 cores, 8 questions at once: 1.9x the answers per "
-        "second of one user, against 1.3x in one process; docs/BENCHMARKS.md). Each process "
+        "set it to the number of cores (2 cores, 8 users at once: 1.7-1.8x the answers per "
+        "second of one user through 2 workers, against 1.4-1.5x in one process; "
+        "docs/BENCHMARKS.md). Each process "
         "holds the models (~150 MB) and shares the index's vector files with the others.",
     )
     newsbot_alerts_per_hour: int = Field(
