@@ -75,10 +75,10 @@ class BotSettings(BaseSettings):
         description="Processes that answer questions (/ask, /search, lookups), each with its own "
         "read-only view of the index; 0 = the bot's own process. One process uses one core for "
         "the Python part of a question: on a machine with several cores and many users at once, "
-        "set it to the number of cores (2 cores, 8 users at once: 1.7-1.8x the answers per "
-        "second of one user through 2 workers, against 1.4-1.5x in one process; "
-        "docs/BENCHMARKS.md). Each process "
-        "holds the models (~150 MB) and shares the index's vector files with the others.",
+        "set it to the number of cores (2 cores, 8 users at once: 1.7-1.8x one user's answers "
+        "per second and 1.8-2.1x the searches through 2 workers, 1.0-1.6x in one process; "
+        "docs/BENCHMARKS.md). Each process holds the models (~150 MB) and shares the index's "
+        "vector files with the others.",
     )
     newsbot_alerts_per_hour: int = Field(
         5, ge=0,
